@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Rampart needs to build and test, idempotently: Debian packages (only when one is
+# missing, so a second run takes a second) and FerretDB (built once from the Go module proxy and
+# cached, see scripts/ferretdb.sh). Run as root on Debian 12.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+PACKAGES=(
+    build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev curl
+    postgresql postgresql-client libpq-dev
+    rabbitmq-server librabbitmq-dev
+    libmongoc-dev libbson-dev
+    libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev libpcre2-dev libzstd-dev libcmocka-dev
+    python3 python3-aiosmtpd python3-httpbin
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed'; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]})); then
+    rp_say "installing Debian packages: ${missing[*]}"
+    [ "$(id -u)" = 0 ] || rp_die "installing packages needs root (missing: ${missing[*]})"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # The packages' own init scripts must not start system-wide servers: ours run privately.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    rp_say "Debian packages: all ${#PACKAGES[@]} present"
+fi
+
+"$RP_ROOT/scripts/ferretdb.sh" >/dev/null

@@ -1,0 +1,29 @@
+# Shared helpers for Rampart's scripts (sourced, not run): paths, logging, waiting.
+# Everything a script creates lives under $RP_RUN (the repo's .run/, ignored by git) or under
+# $RP_CACHE (~/.cache/rampart: slow-to-build tools such as FerretDB, kept across clones).
+
+RP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RP_RUN=${RAMPART_RUN_DIR:-$RP_ROOT/.run}
+RP_CACHE=${RAMPART_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rampart}
+
+# Ports of the local servers (loopback only). Override with the environment if they collide.
+RP_PG_PORT=${RAMPART_PG_PORT:-55432}
+RP_AMQP_PORT=${RAMPART_AMQP_PORT:-55672}
+RP_AMQP_DIST_PORT=${RAMPART_AMQP_DIST_PORT:-55673}
+RP_EPMD_PORT=${RAMPART_EPMD_PORT:-54369}
+RP_MONGO_PORT=${RAMPART_MONGO_PORT:-57017}
+
+rp_say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+rp_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# rp_wait_port PORT SECONDS: wait until something accepts TCP connections on 127.0.0.1:PORT.
+rp_wait_port() {
+    local port=$1 secs=$2 i
+    for ((i = 0; i < secs * 10; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+rp_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

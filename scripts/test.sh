@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The one command that runs every test (the README's second command; .ci/run calls it).
+# Installs what is missing, checks formatting, builds with -Werror, runs the unit tests under
+# ASan+UBSan (leaks are errors), starts private copies of the real servers on their own ports
+# under .run/test, runs the integration tests against them, runs the fuzzers briefly, and stops
+# every server it started, whatever happens. Logs of a failed run stay in .run/test/.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$RP_ROOT"
+
+FUZZ_SECONDS=${RAMPART_FUZZ_SECONDS:-20}
+t_start=$(date +%s)
+step() { rp_say "[$(($(date +%s) - t_start))s] $*"; }
+
+step "dependencies"
+scripts/deps.sh
+
+step "format check"
+scripts/format.sh --check
+
+step "release build (-Werror)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_WERROR=ON >/dev/null
+ninja -C build >/dev/null
+
+step "sanitizer build (ASan + UBSan, -Werror)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRP_SANITIZE=ON -DRP_WERROR=ON >/dev/null
+ninja -C build-asan >/dev/null
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$RP_ROOT/tests/lsan.supp:print_suppressions=0
+
+step "unit tests (ASan + UBSan + LeakSanitizer)"
+(cd build-asan && ctest -L unit --output-on-failure)
+
+# Private servers for the tests: their own directory and ports, so a developer's running
+# Rampart (scripts/run.sh) is left alone, and all of them stopped on exit.
+export RAMPART_RUN_DIR=$RP_ROOT/.run/test
+export RAMPART_PG_PORT=56432 RAMPART_AMQP_PORT=56672 RAMPART_AMQP_DIST_PORT=56673
+export RAMPART_EPMD_PORT=55369 RAMPART_MONGO_PORT=58017
+stop_servers() { scripts/servers.sh stop || true; }
+trap stop_servers EXIT
+step "starting test servers (PostgreSQL, RabbitMQ, FerretDB) under .run/test"
+scripts/servers.sh wipe
+scripts/servers.sh start
+eval "$(scripts/servers.sh env)"
+
+step "integration tests against the real servers (sanitizer build)"
+(cd build-asan && ctest -L integration --output-on-failure)
+
+step "service binaries: start, JSON logs, /healthz /readyz /metrics, drain, bad settings"
+tests/integration/services.sh build
+
+step "fuzzing the parsers (${FUZZ_SECONDS}s each)"
+tests/fuzz/run.sh "$FUZZ_SECONDS"
+
+step "all tests passed"
