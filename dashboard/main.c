@@ -1,2 +1,38 @@
-/* placeholder */
-int main(void) { return 0; }
+/* rampart-dashboard: the REST API and web UI (stateless, N copies behind a load balancer).
+ * For now only the operations skeleton (common/src/service.c): settings, JSON logs,
+ * /healthz /readyz /metrics with readiness from its dependencies, and the drain on SIGTERM. */
+#include "rampart/service.h"
+
+static char *pg_url;
+static char *mongo_url;
+static char *amqp_urls;
+
+static const struct rp_setting settings[] = {
+    RP_SETTING_PG_URL(&pg_url),
+    RP_SETTING_MONGO_URL(&mongo_url),
+    RP_SETTING_AMQP_URLS(&amqp_urls),
+};
+
+static const struct rp_service_def def = {
+    .name = "dashboard",
+    .summary = "rampart-dashboard serves the REST API and web UI: projects, tests, schedules, "
+               "channels, results and charts, run-now and CI triggers. Stateless; run several "
+               "copies behind a load balancer.",
+    .default_port = 8080,
+    .settings = settings,
+    .n_settings = sizeof(settings) / sizeof(settings[0]),
+};
+
+int main(int argc, char **argv)
+{
+    struct rp_service *svc;
+    int code;
+    if (rp_service_open(&def, argc, argv, &svc, &code) != RP_OK)
+        return code;
+    rp_service_add_check(svc, "postgres", rp_service_check_pg_tcp, &pg_url);
+    rp_service_add_check(svc, "mongodb", rp_service_check_mongo_tcp, &mongo_url);
+    rp_service_add_check(svc, "rabbitmq", rp_service_check_amqp_tcp, &amqp_urls);
+    code = rp_service_run(svc);
+    rp_service_close(svc);
+    return code;
+}

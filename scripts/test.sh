@@ -21,6 +21,7 @@ scripts/format.sh --check
 step "release build (-Werror)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_WERROR=ON >/dev/null
 ninja -C build >/dev/null
+scripts/config-docs.sh --check build
 
 step "sanitizer build (ASan + UBSan, -Werror)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRP_SANITIZE=ON -DRP_WERROR=ON >/dev/null

@@ -313,13 +313,38 @@ void rp_config_print_help(FILE *out, const char *prog, const char *summary,
     }
 }
 
+/* Print `s` for a Markdown table cell: a '|' would end the cell. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
 void rp_config_print_markdown(FILE *out, const struct rp_setting *table, size_t n)
 {
     fprintf(out, "| variable | type | default | meaning |\n|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++) {
         const struct rp_setting *s = &table[i];
-        fprintf(out, "| `%s` | %s | %s%s%s | %s |\n", s->env, type_hint(s), s->def ? "`" : "",
-                s->def ? (s->secret ? "***" : s->def) : "required", s->def ? "`" : "", s->help);
+        fprintf(out, "| `%s` | ", s->env);
+        md_cell(out, type_hint(s));
+        fputs(" | ", out);
+        if (!s->def)
+            fputs("required", out);
+        else if (s->secret)
+            fputs("`***`", out);
+        else if (!*s->def)
+            fputs("(empty)", out);
+        else {
+            fputc('`', out);
+            md_cell(out, s->def);
+            fputc('`', out);
+        }
+        fputs(" | ", out);
+        md_cell(out, s->help);
+        fputs(" |\n", out);
     }
 }
 

@@ -1,0 +1,40 @@
+/* The operations endpoint every long-running service serves: GET /healthz (the process is
+ * alive), GET /readyz (ready to take work: 200, or 503 with a JSON reason while not ready or
+ * draining) and GET /metrics (Prometheus text format). Runs on libmicrohttpd's own polling
+ * thread; readiness is a flag the service sets, forced false once draining starts (by
+ * rp_health_set_draining or a termination signal, see signals.h). */
+#ifndef RAMPART_HEALTH_H
+#define RAMPART_HEALTH_H
+
+#include "rampart/error.h"
+
+struct rp_health;
+struct rp_metrics;
+
+/* Start serving on `listen` ("host:port", "[v6addr]:port"; port 0 picks a free port, see
+ * rp_health_port). `metrics` is the registry rendered at /metrics and where request counts
+ * go (rampart_health_http_requests_total{path,code}); NULL means rp_metrics_default(). The
+ * endpoint starts not ready, reason "starting". On success *out owns a server thread; stop it
+ * with rp_health_stop. Returns RP_EINVAL for an unresolvable address, RP_EIO when the socket
+ * cannot be bound (port in use), with `err` filled. */
+int rp_health_start(const char *listen, struct rp_metrics *metrics, struct rp_health **out,
+                    struct rp_error *err) RP_MUST_CHECK;
+
+/* Stop the server thread and free everything. Accepts NULL. */
+void rp_health_stop(struct rp_health *h);
+
+/* The TCP port actually bound (the chosen one when `listen` asked for port 0). */
+unsigned rp_health_port(const struct rp_health *h);
+
+/* Set readiness. `reason` (copied; NULL for none) is returned in the 503 body when not ready,
+ * e.g. "postgres: connection refused". Ignored after draining started. Thread-safe. */
+void rp_health_set_ready(struct rp_health *h, int ready, const char *reason);
+
+/* Enter draining: /readyz answers 503 {"status":"draining"} from now on. /healthz and
+ * /metrics keep answering. Thread-safe, irreversible. */
+void rp_health_set_draining(struct rp_health *h);
+
+/* Whether /readyz would answer 200 now. Thread-safe. */
+int rp_health_is_ready(struct rp_health *h);
+
+#endif

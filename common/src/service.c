@@ -1,0 +1,454 @@
+/* The long-running service skeleton (see service.h for the life cycle): merged settings table,
+ * flags, start-up of logging, signals, metrics and the health endpoint, the readiness loop and
+ * the bounded drain. Also the TCP-connect readiness checks used until the PostgreSQL, RabbitMQ
+ * and MongoDB modules provide real pings. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <libpq-fe.h>
+#include <mongoc/mongoc.h>
+
+#include "rampart/health.h"
+#include "rampart/log.h"
+#include "rampart/mem.h"
+#include "rampart/metrics.h"
+#include "rampart/service.h"
+#include "rampart/signals.h"
+
+#define MAX_CHECKS       8
+#define N_COMMON         5
+#define CHECK_TIMEOUT_MS 2000
+#define DRAIN_GRACE_MS   2000 /* past the drain timeout, the watchdog exits the process */
+
+struct check {
+    const char *name;
+    rp_check_fn fn;
+    void *ud;
+    struct rp_series *up;
+    struct rp_series *seconds;
+};
+
+struct rp_service {
+    const struct rp_service_def *def;
+    char prog[64];
+    char listen_default[40];
+    struct rp_setting *table;
+    size_t n;
+    char *log_level, *instance, *listen;
+    long drain_ms, check_ms;
+    struct rp_health *health;
+    struct rp_metrics *metrics;
+    struct rp_series *ready_gauge;
+    struct check checks[MAX_CHECKS];
+    size_t nchecks;
+    rp_drain_fn drain;
+    void *drain_ud;
+    int was_ready; /* -1 before the first round of checks */
+    char last_reason[512];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void build_table(struct rp_service *svc)
+{
+    const struct rp_service_def *def = svc->def;
+    svc->n = N_COMMON + def->n_settings;
+    svc->table = rp_xcalloc(svc->n, sizeof(*svc->table));
+    snprintf(svc->listen_default, sizeof(svc->listen_default), "127.0.0.1:%u", def->default_port);
+    const struct rp_setting common[N_COMMON] = {
+        {"RAMPART_LOG_LEVEL", RP_SET_ENUM, "info", "lowest level logged", &svc->log_level, 0, 0,
+         "debug|info|warn|error", 0},
+        {"RAMPART_INSTANCE", RP_SET_STRING, "",
+         "instance name in logs and metrics (empty: hostname-pid)", &svc->instance, 0, 0, NULL, 0},
+        {"RAMPART_HTTP_LISTEN", RP_SET_LISTEN, svc->listen_default,
+         "address of /healthz, /readyz and /metrics (port 0: any free port)", &svc->listen, 0, 0,
+         NULL, 0},
+        {"RAMPART_DRAIN_TIMEOUT", RP_SET_DURATION, "30s",
+         "on SIGTERM, how long in-flight work may take before it is handed back", &svc->drain_ms, 0,
+         3600000, NULL, 0},
+        {"RAMPART_READY_CHECK_INTERVAL", RP_SET_DURATION, "5s",
+         "how often dependencies are checked for /readyz", &svc->check_ms, 100, 3600000, NULL, 0},
+    };
+    memcpy(svc->table, common, sizeof(common));
+    if (def->n_settings)
+        memcpy(svc->table + N_COMMON, def->settings, def->n_settings * sizeof(*svc->table));
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int handle_argv(struct rp_service *svc, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            rp_config_print_help(stdout, svc->prog, svc->def->summary, svc->table, svc->n);
+            printf("\nFlags:\n  --help, --version, --print-settings-markdown\n"
+                   "\nEndpoints: GET /healthz, /readyz, /metrics. SIGTERM drains.\n");
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("%s %s\n", svc->prog, RP_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--print-settings-markdown") == 0) {
+            rp_config_print_markdown(stdout, svc->table, svc->n);
+            return 0;
+        }
+        rp_log(RP_LOG_FATAL, NULL, "unknown argument \"%.100s\"; see %s --help", argv[i],
+               svc->prog);
+        return 2;
+    }
+    return -1;
+}
+
+int rp_service_open(const struct rp_service_def *def, int argc, char **argv,
+                    struct rp_service **out, int *exit_code)
+{
+    static int process_metrics_added;
+    struct rp_error e = {0};
+    int rc = RP_EINVAL;
+    struct rp_service *svc = rp_xcalloc(1, sizeof(*svc));
+    svc->def = def;
+    svc->was_ready = -1;
+    snprintf(svc->prog, sizeof(svc->prog), "rampart-%s", def->name);
+    rp_log_init(svc->prog, NULL, RP_LOG_INFO);
+    build_table(svc);
+
+    *exit_code = handle_argv(svc, argc, argv);
+    if (*exit_code >= 0)
+        goto out;
+    *exit_code = 2;
+    if (rp_config_load(svc->table, svc->n, &e) != RP_OK) {
+        rp_log(RP_LOG_FATAL, NULL, "%s", e.msg);
+        goto out;
+    }
+    enum rp_log_level level = RP_LOG_INFO;
+    (void)rp_log_level_parse(svc->log_level, &level); /* the enum setting already checked it */
+    rp_log_init(svc->prog, svc->instance, level);
+
+    *exit_code = 1;
+    if (rp_signals_install(&e) != RP_OK) {
+        rp_log(RP_LOG_FATAL, NULL, "%s", e.msg);
+        goto out;
+    }
+    svc->metrics = rp_metrics_default();
+    if (!process_metrics_added++)
+        rp_metrics_add_process(svc->metrics, svc->prog, RP_VERSION);
+    svc->ready_gauge = rp_metric_series(
+        rp_metrics_gauge(svc->metrics, "rampart_ready", "1 when /readyz answers 200.", NULL), NULL);
+    if (rp_health_start(svc->listen, svc->metrics, &svc->health, &e) != RP_OK) {
+        rp_log(RP_LOG_FATAL, NULL, "RAMPART_HTTP_LISTEN: %s", e.msg);
+        goto out;
+    }
+    rp_info("%s %s starting; health endpoint on port %u", svc->prog, RP_VERSION,
+            rp_health_port(svc->health));
+    *exit_code = 0;
+    *out = svc;
+    svc = NULL;
+    rc = RP_OK;
+out:
+    rp_service_close(svc);
+    return rc;
+}
+
+void rp_service_add_check(struct rp_service *svc, const char *name, rp_check_fn fn, void *ud)
+{
+    if (svc->nchecks == MAX_CHECKS) {
+        rp_log(RP_LOG_FATAL, NULL, "rp_service_add_check: more than %d checks", MAX_CHECKS);
+        abort();
+    }
+    struct check *c = &svc->checks[svc->nchecks++];
+    c->name = name;
+    c->fn = fn;
+    c->ud = ud;
+    c->up = rp_metric_labels(rp_metrics_gauge(svc->metrics, "rampart_dependency_up",
+                                              "1 when the dependency's readiness check passes.",
+                                              "dependency"),
+                             name);
+    c->seconds = rp_metric_labels(
+        rp_metrics_histogram(svc->metrics, "rampart_readiness_check_seconds",
+                             "Duration of readiness checks.", "dependency", NULL, 0),
+        name);
+}
+
+void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud)
+{
+    svc->drain = fn;
+    svc->drain_ud = ud;
+}
+
+static void run_checks(struct rp_service *svc)
+{
+    char reason[512] = "";
+    size_t used = 0;
+    int ready = 1;
+    for (size_t i = 0; i < svc->nchecks && !rp_signals_draining(); i++) {
+        struct check *c = &svc->checks[i];
+        struct rp_error e = {0};
+        double t0 = now_s();
+        int rc = c->fn(c->ud, &e);
+        rp_series_observe(c->seconds, now_s() - t0);
+        rp_series_set(c->up, rc == RP_OK);
+        if (rc != RP_OK) {
+            ready = 0;
+            int n = snprintf(reason + used, sizeof(reason) - used, "%s%s: %s", used ? "; " : "",
+                             c->name, e.msg[0] ? e.msg : rp_strerror(rc));
+            if (n > 0)
+                used = used + (size_t)n < sizeof(reason) ? used + (size_t)n : sizeof(reason) - 1;
+        }
+    }
+    if (rp_signals_draining())
+        return;
+    rp_health_set_ready(svc->health, ready, ready ? NULL : reason);
+    rp_series_set(svc->ready_gauge, ready);
+    if (ready && svc->was_ready != 1)
+        rp_info("ready");
+    else if (!ready && (svc->was_ready != 0 || strcmp(reason, svc->last_reason) != 0))
+        rp_warn("not ready: %s", reason);
+    svc->was_ready = ready;
+    snprintf(svc->last_reason, sizeof(svc->last_reason), "%s", reason);
+}
+
+static void *watchdog(void *arg)
+{
+    long ms = *(long *)arg;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    rp_log(RP_LOG_FATAL, NULL,
+           "drain callback still running %ldms after the drain timeout; "
+           "exiting now",
+           (long)DRAIN_GRACE_MS);
+    _exit(1);
+    return NULL;
+}
+
+int rp_service_run(struct rp_service *svc)
+{
+    while (!rp_signals_draining()) {
+        run_checks(svc);
+        (void)rp_signals_wait(svc->check_ms);
+    }
+    rp_health_set_draining(svc->health);
+    rp_series_set(svc->ready_gauge, 0);
+    int sig = rp_signals_drain_signal();
+    rp_info("draining (%s): not ready any more, in-flight work has %ldms",
+            sig == SIGTERM  ? "SIGTERM"
+            : sig == SIGINT ? "SIGINT"
+                            : "requested",
+            svc->drain_ms);
+
+    static long watchdog_ms;
+    watchdog_ms = svc->drain_ms + DRAIN_GRACE_MS;
+    pthread_t tid;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the other threads */
+    if (pthread_create(&tid, NULL, watchdog, &watchdog_ms) == 0)
+        pthread_detach(tid);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    double t0 = now_s();
+    int rc = svc->drain ? svc->drain(svc->drain_ud, svc->drain_ms) : RP_OK;
+    long took = (long)((now_s() - t0) * 1000);
+    if (rc != RP_OK) {
+        rp_err("drain did not finish within %ldms (%s); in-flight work is handed back",
+               svc->drain_ms, rp_strerror(rc));
+        return 1;
+    }
+    rp_info("drained in %ldms", took);
+    return 0;
+}
+
+void rp_service_close(struct rp_service *svc)
+{
+    if (!svc)
+        return;
+    rp_health_stop(svc->health);
+    rp_signals_uninstall();
+    if (svc->table)
+        rp_config_cleanup(svc->table, svc->n);
+    free(svc->table);
+    free(svc);
+}
+
+struct rp_metrics *rp_service_metrics(struct rp_service *svc)
+{
+    return svc->metrics;
+}
+
+unsigned rp_service_port(const struct rp_service *svc)
+{
+    return rp_health_port(svc->health);
+}
+
+long rp_service_drain_timeout_ms(const struct rp_service *svc)
+{
+    return svc->drain_ms;
+}
+
+int rp_service_draining(const struct rp_service *svc)
+{
+    return rp_signals_draining();
+}
+
+/* --- TCP readiness checks -------------------------------------------------------------- */
+
+static int connect_one(const struct sockaddr *sa, socklen_t salen, long timeout_ms)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return errno;
+    int err = 0;
+    int fl = fcntl(fd, F_GETFL);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        err = errno;
+        goto out;
+    }
+    if (connect(fd, sa, salen) == 0)
+        goto out;
+    if (errno != EINPROGRESS) {
+        err = errno;
+        goto out;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n;
+    while ((n = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (n == 0) {
+        err = ETIMEDOUT;
+        goto out;
+    }
+    socklen_t len = sizeof(err);
+    if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+out:
+    close(fd);
+    return err;
+}
+
+int rp_service_tcp_check(const char *host, const char *port, long timeout_ms, struct rp_error *err)
+{
+    if (host[0] == '/') { /* a Unix-domain socket path */
+        struct sockaddr_un sun;
+        memset(&sun, 0, sizeof(sun));
+        sun.sun_family = AF_UNIX;
+        if (strlen(host) >= sizeof(sun.sun_path))
+            return rp_error_set(err, RP_EINVAL, "socket path too long: %.100s", host);
+        memcpy(sun.sun_path, host, strlen(host));
+        int e = connect_one((struct sockaddr *)&sun, sizeof(sun), timeout_ms);
+        return e ? rp_error_set(err, RP_EAGAIN, "connect %s: %s", host, strerror(e)) : RP_OK;
+    }
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0)
+        return rp_error_set(err, RP_EAGAIN, "resolve %s: %s", host, gai_strerror(gai));
+    int e = ENOENT;
+    for (struct addrinfo *a = ai; a && e; a = a->ai_next)
+        e = connect_one(a->ai_addr, a->ai_addrlen, timeout_ms);
+    freeaddrinfo(ai);
+    return e ? rp_error_set(err, RP_EAGAIN, "connect %s:%s: %s", host, port, strerror(e)) : RP_OK;
+}
+
+int rp_service_check_pg_tcp(void *ud, struct rp_error *err)
+{
+    const char *conninfo = *(char **)ud;
+    char *msg = NULL;
+    int rc = RP_EINVAL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+    char **hosts = NULL, **ports = NULL;
+    if (!opts) {
+        rc = rp_error_set(err, RP_EINVAL, "bad conninfo");
+        goto out;
+    }
+    const char *host = NULL, *hostaddr = NULL, *port = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+    }
+    size_t nh, np;
+    hosts = rp_split_list(hostaddr && *hostaddr ? hostaddr
+                          : host && *host       ? host
+                                                : "/var/run/postgresql",
+                          &nh);
+    ports = rp_split_list(port && *port ? port : "5432", &np);
+    rc = rp_error_set(err, RP_EAGAIN, "no host in conninfo");
+    for (size_t i = 0; i < nh && rc != RP_OK; i++) {
+        const char *p = ports[np == nh ? i : 0];
+        if (hosts[i][0] == '/') {
+            char *path = rp_xasprintf("%s/.s.PGSQL.%s", hosts[i], p);
+            rc = rp_service_tcp_check(path, p, CHECK_TIMEOUT_MS, err);
+            free(path);
+        } else {
+            rc = rp_service_tcp_check(hosts[i], p, CHECK_TIMEOUT_MS, err);
+        }
+    }
+out:
+    rp_strv_free(hosts);
+    rp_strv_free(ports);
+    PQconninfoFree(opts);
+    PQfreemem(msg);
+    return rc;
+}
+
+int rp_service_check_amqp_tcp(void *ud, struct rp_error *err)
+{
+    size_t n;
+    char **urls = rp_split_list(*(char **)ud, &n);
+    int rc = rp_error_set(err, RP_EINVAL, "no AMQP URL");
+    for (size_t i = 0; i < n && rc != RP_OK; i++) {
+        struct amqp_connection_info info;
+        char *copy = rp_xstrdup(urls[i]); /* amqp_parse_url writes into its argument */
+        if (amqp_parse_url(copy, &info) != AMQP_STATUS_OK) {
+            rc = rp_error_set(err, RP_EINVAL, "AMQP URL %zu does not parse", i + 1);
+        } else {
+            char port[16];
+            snprintf(port, sizeof(port), "%d", info.port);
+            rc = rp_service_tcp_check(info.host, port, CHECK_TIMEOUT_MS, err);
+        }
+        free(copy);
+    }
+    rp_strv_free(urls);
+    return rc;
+}
+
+int rp_service_check_mongo_tcp(void *ud, struct rp_error *err)
+{
+    bson_error_t be;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(*(char **)ud, &be);
+    if (!uri)
+        return rp_error_set(err, RP_EINVAL, "bad MongoDB URI: %s", be.message);
+    int rc = rp_error_set(err, RP_EINVAL, "no host in the MongoDB URI");
+    for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri); h && rc != RP_OK; h = h->next) {
+        char port[16];
+        snprintf(port, sizeof(port), "%u", (unsigned)h->port);
+        rc = rp_service_tcp_check(h->family == AF_UNIX ? h->host_and_port : h->host, port,
+                                  CHECK_TIMEOUT_MS, err);
+    }
+    mongoc_uri_destroy(uri);
+    return rc;
+}
