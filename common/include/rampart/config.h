@@ -11,19 +11,19 @@
 #include "rampart/error.h"
 
 enum rp_setting_type {
-    RP_SET_STRING,    /* out: char ** (owned, freed by rp_config_cleanup) */
-    RP_SET_INT,       /* out: long *, bounded by min..max */
-    RP_SET_BOOL,      /* out: int *, accepts 1/0 true/false yes/no on/off */
-    RP_SET_DURATION,  /* out: long * in milliseconds; accepts 250ms, 5s, 2m, 1h, or plain ms */
-    RP_SET_ENUM,      /* out: char **, one of `choices` ("a|b|c") */
-    RP_SET_AMQP_URLS, /* out: char ** comma-separated amqp:// URLs, each parsed and checked */
+    RP_SET_STRING,      /* out: char ** (owned, freed by rp_config_cleanup) */
+    RP_SET_INT,         /* out: long *, bounded by min..max */
+    RP_SET_BOOL,        /* out: int *, accepts 1/0 true/false yes/no on/off */
+    RP_SET_DURATION,    /* out: long * in milliseconds; accepts 250ms, 5s, 2m, 1h, or plain ms */
+    RP_SET_ENUM,        /* out: char **, one of `choices` ("a|b|c") */
+    RP_SET_AMQP_URLS,   /* out: char ** comma-separated amqp:// URLs, each parsed and checked */
     RP_SET_PG_CONNINFO, /* out: char ** libpq conninfo or postgres:// URL, checked by libpq */
-    RP_SET_MONGO_URI, /* out: char ** mongodb:// URI, checked by libmongoc */
-    RP_SET_LISTEN,    /* out: char ** "host:port" (port 0..65535) */
+    RP_SET_MONGO_URI,   /* out: char ** mongodb:// URI, checked by libmongoc */
+    RP_SET_LISTEN,      /* out: char ** "host:port" (port 0..65535) */
 };
 
 struct rp_setting {
-    const char *env;     /* environment variable, e.g. "RAMPART_PG_URL" */
+    const char *env; /* environment variable, e.g. "RAMPART_PG_URL" */
     enum rp_setting_type type;
     const char *def;     /* default as text; NULL means the setting is required */
     const char *help;    /* one line for --help and the docs */

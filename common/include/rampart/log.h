@@ -26,9 +26,9 @@ void rp_log(enum rp_log_level level, const char *run_id, const char *fmt, ...)
 void rp_logv(enum rp_log_level level, const char *run_id, const char *fmt, va_list ap);
 
 #define rp_debug(...) rp_log(RP_LOG_DEBUG, NULL, __VA_ARGS__)
-#define rp_info(...) rp_log(RP_LOG_INFO, NULL, __VA_ARGS__)
-#define rp_warn(...) rp_log(RP_LOG_WARN, NULL, __VA_ARGS__)
-#define rp_err(...) rp_log(RP_LOG_ERROR, NULL, __VA_ARGS__)
+#define rp_info(...)  rp_log(RP_LOG_INFO, NULL, __VA_ARGS__)
+#define rp_warn(...)  rp_log(RP_LOG_WARN, NULL, __VA_ARGS__)
+#define rp_err(...)   rp_log(RP_LOG_ERROR, NULL, __VA_ARGS__)
 
 /* Append `s` to `out` as the inside of a JSON string (escaped, no quotes). Exposed for the
  * metrics and health modules. Returns RP_OK or RP_ENOMEM when `out` hits its cap. */
