@@ -5,10 +5,12 @@
 #include "rampart/service.h"
 
 static char *pg_url;
+static char *migrations_dir;
 static char *amqp_urls;
 
 static const struct rp_setting settings[] = {
     RP_SETTING_PG_URL(&pg_url),
+    RP_SETTING_MIGRATIONS_DIR(&migrations_dir),
     RP_SETTING_AMQP_URLS(&amqp_urls),
 };
 
@@ -28,7 +30,7 @@ int main(int argc, char **argv)
     int code;
     if (rp_service_open(&def, argc, argv, &svc, &code) != RP_OK)
         return code;
-    rp_service_add_check(svc, "postgres", rp_service_check_pg_tcp, &pg_url);
+    rp_service_use_postgres(svc, &pg_url, &migrations_dir);
     rp_service_add_check(svc, "rabbitmq", rp_service_check_amqp_tcp, &amqp_urls);
     code = rp_service_run(svc);
     rp_service_close(svc);

@@ -6,11 +6,13 @@
 
 static char *amqp_urls;
 static char *pg_url;
+static char *migrations_dir;
 static char *mongo_url;
 
 static const struct rp_setting settings[] = {
     RP_SETTING_AMQP_URLS(&amqp_urls),
     RP_SETTING_PG_URL(&pg_url),
+    RP_SETTING_MIGRATIONS_DIR(&migrations_dir),
     RP_SETTING_MONGO_URL(&mongo_url),
 };
 
@@ -30,8 +32,8 @@ int main(int argc, char **argv)
     if (rp_service_open(&def, argc, argv, &svc, &code) != RP_OK)
         return code;
     rp_service_add_check(svc, "rabbitmq", rp_service_check_amqp_tcp, &amqp_urls);
-    rp_service_add_check(svc, "postgres", rp_service_check_pg_tcp, &pg_url);
-    rp_service_add_check(svc, "mongodb", rp_service_check_mongo_tcp, &mongo_url);
+    rp_service_use_postgres(svc, &pg_url, &migrations_dir);
+    rp_service_use_mongo(svc, &mongo_url);
     code = rp_service_run(svc);
     rp_service_close(svc);
     return code;

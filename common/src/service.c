@@ -35,6 +35,7 @@
 struct check {
     const char *name;
     rp_check_fn fn;
+    void (*cleanup)(void *ud);
     void *ud;
     struct rp_series *up;
     struct rp_series *seconds;
@@ -168,6 +169,12 @@ out:
 
 void rp_service_add_check(struct rp_service *svc, const char *name, rp_check_fn fn, void *ud)
 {
+    rp_service_add_check_owned(svc, name, fn, NULL, ud);
+}
+
+void rp_service_add_check_owned(struct rp_service *svc, const char *name, rp_check_fn fn,
+                                void (*cleanup)(void *ud), void *ud)
+{
     if (svc->nchecks == MAX_CHECKS) {
         rp_log(RP_LOG_FATAL, NULL, "rp_service_add_check: more than %d checks", MAX_CHECKS);
         abort();
@@ -175,6 +182,7 @@ void rp_service_add_check(struct rp_service *svc, const char *name, rp_check_fn 
     struct check *c = &svc->checks[svc->nchecks++];
     c->name = name;
     c->fn = fn;
+    c->cleanup = cleanup;
     c->ud = ud;
     c->up = rp_metric_labels(rp_metrics_gauge(svc->metrics, "rampart_dependency_up",
                                               "1 when the dependency's readiness check passes.",
@@ -281,6 +289,9 @@ void rp_service_close(struct rp_service *svc)
         return;
     rp_health_stop(svc->health);
     rp_signals_uninstall();
+    for (size_t i = 0; i < svc->nchecks; i++)
+        if (svc->checks[i].cleanup)
+            svc->checks[i].cleanup(svc->checks[i].ud);
     if (svc->table)
         rp_config_cleanup(svc->table, svc->n);
     free(svc->table);

@@ -37,6 +37,12 @@ struct rp_metrics;
         "RAMPART_AMQP_URLS", RP_SET_AMQP_URLS, RP_DEFAULT_AMQP_URLS,                               \
             "RabbitMQ URLs, comma-separated, one per cluster node", (out), 0, 0, NULL, 1           \
     }
+#define RP_SETTING_MIGRATIONS_DIR(out)                                                             \
+    {                                                                                              \
+        "RAMPART_MIGRATIONS_DIR", RP_SET_STRING, RP_MIGRATIONS_DIR,                                \
+            "folder of the PostgreSQL schema migrations (NNNN_name.sql), applied at start", (out), \
+            0, 0, NULL, 0                                                                          \
+    }
 #define RP_SETTING_MONGO_URL(out)                                                                  \
     {                                                                                              \
         "RAMPART_MONGO_URL", RP_SET_MONGO_URI, RP_DEFAULT_MONGO_URL,                               \
@@ -74,6 +80,24 @@ int rp_service_open(const struct rp_service_def *def, int argc, char **argv,
 /* Register a readiness check under `name` ("postgres"). Up to 8; call before rp_service_run.
  * `ud` must outlive the service. */
 void rp_service_add_check(struct rp_service *svc, const char *name, rp_check_fn fn, void *ud);
+
+/* Like rp_service_add_check, but the service owns `ud`: rp_service_close calls
+ * `cleanup(ud)` (may be NULL). Used by the dependency checks below. */
+void rp_service_add_check_owned(struct rp_service *svc, const char *name, rp_check_fn fn,
+                                void (*cleanup)(void *ud), void *ud);
+
+/* Real readiness checks on the service's dependencies (service_deps.c). Each takes a pointer
+ * to the setting's value (registered before settings are loaded is fine), keeps one
+ * connection of its own for the checks, and closes it in rp_service_close.
+ *  - postgres: connects (multi-host conninfo), applies the schema migrations from
+ *    `*migrations_dir` once (NULL: none; safe with many processes starting together), then
+ *    `SELECT 1` on every round; ready only once migrations are applied.
+ *  - mongodb: a pool with a 2 s server-selection bound, `ping` every round.
+ *  - rabbitmq: opens an AMQP connection (any URL of the list) and keeps it; a lost one is
+ *    reopened on the next round. */
+void rp_service_use_postgres(struct rp_service *svc, char **conninfo, char **migrations_dir);
+void rp_service_use_mongo(struct rp_service *svc, char **uri);
+void rp_service_use_rabbitmq(struct rp_service *svc, char **urls);
 
 /* Set the drain callback (default: none, the drain ends at once). */
 void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud);
