@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     if (rp_service_open(&def, argc, argv, &svc, &code) != RP_OK)
         return code;
     rp_service_use_postgres(svc, &pg_url, &migrations_dir);
-    rp_service_add_check(svc, "rabbitmq", rp_service_check_amqp_tcp, &amqp_urls);
+    rp_service_use_rabbitmq(svc, &amqp_urls);
     code = rp_service_run(svc);
     rp_service_close(svc);
     return code;

@@ -4,6 +4,7 @@
  * connection across rounds and reconnects when it was lost; the service owns and frees it. */
 #include <stdlib.h>
 
+#include "rampart/amqp.h"
 #include "rampart/log.h"
 #include "rampart/mem.h"
 #include "rampart/mongo.h"
@@ -31,7 +32,8 @@ static int check_pg(void *ud, struct rp_error *err)
     }
     if (d->migrations_dir && !d->migrated) {
         int applied = 0, version = 0;
-        rc = rp_pg_migrate(d->pg, *d->migrations_dir, &applied, err);
+        const char *dir = **d->migrations_dir ? *d->migrations_dir : NULL;
+        rc = rp_pg_migrate(d->pg, dir, &applied, err);
         if (rc != RP_OK)
             return rc;
         if (rp_pg_schema_version(d->pg, &version, NULL) != RP_OK)
@@ -82,4 +84,47 @@ void rp_service_use_mongo(struct rp_service *svc, char **uri)
     struct mongo_dep *d = rp_xcalloc(1, sizeof(*d));
     d->uri = uri;
     rp_service_add_check_owned(svc, "mongodb", check_mongo, free_mongo, d);
+}
+
+struct amqp_dep {
+    char **urls;
+    struct rp_amqp_admin *admin;
+    int declared;
+};
+
+static int check_amqp(void *ud, struct rp_error *err)
+{
+    struct amqp_dep *d = ud;
+    int rc;
+    if (!d->admin) {
+        struct rp_amqp_opts opts = {.connect_timeout_ms = CHECK_BOUND_MS, .name = "readiness"};
+        rc = rp_amqp_admin_open(*d->urls, &opts, &d->admin, err);
+        if (rc != RP_OK)
+            return rc;
+    }
+    if (!d->declared) {
+        rc = rp_amqp_declare_topology(d->admin, NULL, 0, NULL, err);
+        d->declared = rc == RP_OK;
+    } else {
+        rc = rp_amqp_declare_exchange(d->admin, RP_AMQP_EVENTS_EXCHANGE, "topic", err);
+    }
+    if (rc != RP_OK) {
+        rp_amqp_admin_close(d->admin);
+        d->admin = NULL;
+    }
+    return rc;
+}
+
+static void free_amqp(void *ud)
+{
+    struct amqp_dep *d = ud;
+    rp_amqp_admin_close(d->admin);
+    free(d);
+}
+
+void rp_service_use_rabbitmq(struct rp_service *svc, char **urls)
+{
+    struct amqp_dep *d = rp_xcalloc(1, sizeof(*d));
+    d->urls = urls;
+    rp_service_add_check_owned(svc, "rabbitmq", check_amqp, free_amqp, d);
 }

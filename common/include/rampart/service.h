@@ -39,9 +39,10 @@ struct rp_metrics;
     }
 #define RP_SETTING_MIGRATIONS_DIR(out)                                                             \
     {                                                                                              \
-        "RAMPART_MIGRATIONS_DIR", RP_SET_STRING, RP_MIGRATIONS_DIR,                                \
-            "folder of the PostgreSQL schema migrations (NNNN_name.sql), applied at start", (out), \
-            0, 0, NULL, 0                                                                          \
+        "RAMPART_MIGRATIONS_DIR", RP_SET_STRING, "",                                               \
+            "folder of the PostgreSQL schema migrations (NNNN_name.sql), applied at start; "       \
+            "empty: common/migrations of the source tree the binary was built from",               \
+            (out), 0, 0, NULL, 0                                                                   \
     }
 #define RP_SETTING_MONGO_URL(out)                                                                  \
     {                                                                                              \
@@ -93,8 +94,10 @@ void rp_service_add_check_owned(struct rp_service *svc, const char *name, rp_che
  *    `*migrations_dir` once (NULL: none; safe with many processes starting together), then
  *    `SELECT 1` on every round; ready only once migrations are applied.
  *  - mongodb: a pool with a 2 s server-selection bound, `ping` every round.
- *  - rabbitmq: opens an AMQP connection (any URL of the list) and keeps it; a lost one is
- *    reopened on the next round. */
+ *  - rabbitmq: opens an AMQP connection (any URL of the list), declares the shared topology
+ *    of DESIGN.md once (exchanges, event queues; job queues per location come with the
+ *    worker), then redeclares the events exchange every round (a cheap, idempotent round
+ *    trip); a lost connection is reopened on the next round. */
 void rp_service_use_postgres(struct rp_service *svc, char **conninfo, char **migrations_dir);
 void rp_service_use_mongo(struct rp_service *svc, char **uri);
 void rp_service_use_rabbitmq(struct rp_service *svc, char **urls);
