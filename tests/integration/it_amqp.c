@@ -171,9 +171,11 @@ static void test_round_trip(void **state)
     rp_amqp_admin_close(a);
 }
 
-/* Stops the broker once `*progress` reaches `at`, then starts it again. */
+/* Stops the broker once `*progress` reaches `at` (`verb` "kill": SIGKILL, a crash; "stop": a
+ * clean shutdown), then starts it again. */
 struct restarter {
     const char *script;
+    const char *verb;
     int stop_rc, start_rc;
     volatile size_t *progress;
     size_t at;
@@ -188,7 +190,7 @@ static void *restart_thread(void *arg)
         usleep(2000);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    r->stop_rc = broker(r->script, "stop");
+    r->stop_rc = broker(r->script, r->verb);
     r->stopped = 1;
     r->start_rc = broker(r->script, "start");
     clock_gettime(CLOCK_MONOTONIC, &b);
@@ -232,8 +234,8 @@ static size_t drain(struct rp_amqp_consumer *c, unsigned char *seen, size_t n, s
     return dups;
 }
 
-/* 2. The acceptance item: 10,000 confirmed persistent messages, the broker stopped and started
- * after ~3,000; every message arrives at least once. */
+/* 2. The acceptance item: 10,000 confirmed persistent messages, the broker killed (SIGKILL)
+ * after ~3,000 and started again; every message arrives at least once. */
 static void test_publish_through_broker_restart(void **state)
 {
     enum { N = 10000 };
@@ -243,12 +245,17 @@ static void test_publish_through_broker_restart(void **state)
     struct rp_error err = {0};
     assert_int_equal(rp_amqp_declare_queue(a, q, NULL, &err), RP_OK);
     rp_amqp_admin_close(a);
+    /* Measured with RabbitMQ 3.10 on one node: a quorum queue declared less than about a second
+     * before the node is SIGKILLed never gets a leader again (its Raft member restarts as a
+     * follower with an empty log). Real queues are declared long before any crash, so give
+     * this one the time a real one has; what is tested is the client, not that broker quirk. */
+    sleep(2);
 
     struct tally t = {0};
     struct rp_amqp_opts o = {.window = 512, .publish_timeout_ms = 120000, .name = "it publisher"};
     struct rp_amqp_publisher *pub = publisher(&t, &o);
     volatile size_t sent = 0;
-    struct restarter r = {.script = script, .progress = &sent, .at = 3000};
+    struct restarter r = {.script = script, .verb = "kill", .progress = &sent, .at = 3000};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, restart_thread, &r), 0);
 
@@ -295,8 +302,8 @@ static void test_publish_through_broker_restart(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("amqp broker-restart: published=%d received_unique=%zu duplicates=%zu lost=%zu "
-           "elapsed=%.1fs (broker stop+start %.1fs; nacked=%llu resent=%llu reconnects=%llu)\n",
-           N, unique, dups, (size_t)N - unique, el, r.down_s, (unsigned long long)st.nacked,
+           "elapsed=%.1fs (broker %s+start %.1fs; nacked=%llu resent=%llu reconnects=%llu)\n",
+           N, unique, dups, (size_t)N - unique, el, r.verb, r.down_s, (unsigned long long)st.nacked,
            (unsigned long long)st.resent, (unsigned long long)st.reconnects);
     fflush(stdout);
     free(seen);
@@ -343,7 +350,7 @@ static void test_consumer_through_broker_restart(void **state)
 
     /* Restart while the consumer keeps calling next(). */
     volatile size_t go = 1;
-    struct restarter r = {.script = script, .progress = &go, .at = 1};
+    struct restarter r = {.script = script, .verb = "stop", .progress = &go, .at = 1};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, restart_thread, &r), 0);
     while (!r.done) {
