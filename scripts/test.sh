@@ -47,7 +47,15 @@ scripts/servers.sh start
 eval "$(scripts/servers.sh env)"
 
 step "integration tests against the real servers (sanitizer build)"
-(cd build-asan && ctest -L integration --output-on-failure)
+# Verbose into a log (the tests print what they measured); the figures are shown on success,
+# the whole log's tail on failure.
+ilog=$RAMPART_RUN_DIR/integration.log
+if ! (cd build-asan && ctest -L integration --output-on-failure -V >"$ilog" 2>&1); then
+    tail -100 "$ilog"
+    rp_die "integration tests failed (log: $ilog)"
+fi
+grep -E '^([0-9]+: (amqp|pg|mongo)|[0-9]+/[0-9]+ Test #)' "$ilog" | sed 's/^[0-9]*: /    /' || true
+grep -E 'tests passed' "$ilog"
 
 step "service binaries: start, JSON logs, /healthz /readyz /metrics, drain, bad settings"
 tests/integration/services.sh build
