@@ -11,7 +11,7 @@ PACKAGES=(
     rabbitmq-server librabbitmq-dev
     libmongoc-dev libbson-dev
     libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev libpcre2-dev libzstd-dev libcmocka-dev
-    python3 python3-aiosmtpd python3-httpbin
+    python3 python3-aiosmtpd python3-httpbin nginx-light wrk
 )
 
 missing=()
