@@ -60,6 +60,9 @@ grep -E 'tests passed' "$ilog"
 step "service binaries: start, JSON logs, /healthz /readyz /metrics, drain, bad settings"
 tests/integration/services.sh build
 
+step "rampart-worker run: the documented example against httpbin, JUnit, exit codes (sanitizer build)"
+tests/integration/worker_cli.sh build-asan
+
 step "fuzzing the parsers (${FUZZ_SECONDS}s each)"
 tests/fuzz/run.sh "$FUZZ_SECONDS"
 

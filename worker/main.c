@@ -1,8 +1,11 @@
 /* rampart-worker: consumes jobs, executes tests with libcurl, stores results, publishes
- * run.finished (N copies per location). For now only the operations skeleton
- * (common/src/service.c): settings, JSON logs, /healthz /readyz /metrics with readiness from its
- * dependencies, and the drain on SIGTERM. */
+ * run.finished (N copies per location); the service part is the operations skeleton so far
+ * (common/src/service.c). `rampart-worker run FILE...` runs test files locally (cli.c) on the
+ * same engine. */
+#include <string.h>
+
 #include "rampart/service.h"
+#include "worker.h"
 
 static char *amqp_urls;
 static char *pg_url;
@@ -19,7 +22,9 @@ static const struct rp_setting settings[] = {
 static const struct rp_service_def def = {
     .name = "worker",
     .summary = "rampart-worker consumes jobs, executes the API tests, stores each result and "
-               "publishes a run.finished event. Scale horizontally, per location.",
+               "publishes a run.finished event. Scale horizontally, per location.\n"
+               "`rampart-worker run FILE... [options]` runs test files locally instead "
+               "(rampart-worker run --help).",
     .default_port = 9102,
     .settings = settings,
     .n_settings = sizeof(settings) / sizeof(settings[0]),
@@ -29,6 +34,8 @@ int main(int argc, char **argv)
 {
     struct rp_service *svc;
     int code;
+    if (argc > 1 && strcmp(argv[1], "run") == 0)
+        return wrk_cli_run(argc - 1, argv + 1);
     if (rp_service_open(&def, argc, argv, &svc, &code) != RP_OK)
         return code;
     rp_service_use_rabbitmq(svc, &amqp_urls);

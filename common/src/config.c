@@ -58,7 +58,7 @@ int rp_parse_duration_ms(const char *s, long *out_ms)
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
+    if (errno || end == s || !(v >= 0) || v > 1e15) /* also refuses NaN and infinities */
         return RP_EINVAL;
     double mult;
     if (*end == '\0' || strcmp(end, "ms") == 0)

@@ -28,6 +28,9 @@ static void test_duration(void **state)
     assert_int_equal(rp_parse_duration_ms("5 parsecs", &ms), RP_EINVAL);
     assert_int_equal(rp_parse_duration_ms("-1s", &ms), RP_EINVAL);
     assert_int_equal(rp_parse_duration_ms("", &ms), RP_EINVAL);
+    assert_int_equal(rp_parse_duration_ms("nan", &ms), RP_EINVAL);
+    assert_int_equal(rp_parse_duration_ms("infs", &ms), RP_EINVAL);
+    assert_int_equal(rp_parse_duration_ms("1e300h", &ms), RP_EINVAL);
 }
 
 static void test_split_and_redact(void **state)
