@@ -578,11 +578,48 @@ static int compile_ref(struct cctx *c, const bson_iter_t *it, struct node *n)
     return RP_OK;
 }
 
-/* One keyword of an object schema. Unknown keywords are ignored. */
-static int compile_keyword(struct cctx *c, const bson_iter_t *it, struct node *n, int is_root)
+static const char *const keywords[] = {"type",
+                                       "enum",
+                                       "const",
+                                       "properties",
+                                       "required",
+                                       "additionalProperties",
+                                       "items",
+                                       "minItems",
+                                       "maxItems",
+                                       "minLength",
+                                       "maxLength",
+                                       "uniqueItems",
+                                       "pattern",
+                                       "format",
+                                       "minimum",
+                                       "maximum",
+                                       "exclusiveMinimum",
+                                       "exclusiveMaximum",
+                                       "multipleOf",
+                                       "allOf",
+                                       "anyOf",
+                                       "oneOf",
+                                       "not",
+                                       "$ref",
+                                       "$defs",
+                                       "definitions"};
+
+/* One keyword of an object schema. Unknown keywords are ignored; a known one given twice (JSON
+ * allows duplicate members) is refused rather than guessed at. */
+static int compile_keyword(struct cctx *c, const bson_iter_t *it, struct node *n, int is_root,
+                           uint32_t *seen)
 {
     const char *k = bson_iter_key(it);
     int b;
+    for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+        if (strcmp(k, keywords[i]) == 0) {
+            if (*seen & (1u << i))
+                return cfail(c, k, "the keyword appears twice");
+            *seen |= 1u << i;
+            break;
+        }
+    }
     if (!strcmp(k, "type"))
         return compile_type(c, it, n);
     if (!strcmp(k, "enum")) {
@@ -693,8 +730,9 @@ static int compile_node(struct cctx *c, const bson_iter_t *it, struct node **out
     if (++c->depth > MAX_COMPILE_DEPTH)
         return cfail(c, NULL, "schemas nested deeper than %d", MAX_COMPILE_DEPTH);
     int is_root = c->depth == 1;
+    uint32_t seen = 0;
     while (bson_iter_next(&child)) {
-        int rc = compile_keyword(c, &child, n, is_root);
+        int rc = compile_keyword(c, &child, n, is_root, &seen);
         if (rc != RP_OK)
             return rc;
     }

@@ -300,6 +300,10 @@ static void test_malformed_schemas(void **state)
     bad_schema("{\"$ref\":\"http://example.com/s.json\"}",
                "schema #/$ref: cannot resolve \"http://example.com/s.json\" (supported: \"#\", "
                "\"#/$defs/NAME\" and \"#/definitions/NAME\" of this schema)");
+    bad_schema("{\"additionalProperties\":{},\"additionalProperties\":false}",
+               "schema #/additionalProperties: the keyword appears twice");
+    bad_schema("{\"$defs\":{},\"pattern\":\"a\",\"pattern\":\"b\"}",
+               "schema #/pattern: the keyword appears twice");
     /* unknown keywords are ignored */
     pass("{\"x-note\":{\"anything\":[1]},\"title\":\"t\"}", "1");
 }
