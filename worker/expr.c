@@ -806,168 +806,17 @@ void wrk_check_clear(struct wrk_check *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* ==== formats for `is email|url|uuid|date-time` ========================================= */
-
-/* 8-4-4-4-12 hex digits, either case, any version or variant (the nil UUID too). */
-static int is_uuid(const char *s, size_t n)
+/* ==== formats for `is email|url|uuid|date-time`: the rules live in schema.c (wrk_is_*), shared
+ * with JSON Schema's `format`. Values here are borrowed slices, so they are copied to be
+ * NUL-terminated; a value with a NUL inside is never a valid format. */
+static int is_format(int (*fn)(const char *), const char *s, size_t n)
 {
-    if (n != 36)
+    if (memchr(s, '\0', n))
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); `T` and `Z` in either case;
- * the day must exist in that month (leap years counted); second 60 (a leap second) allowed. */
-static int is_datetime(const char *s, size_t n)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, sec, oh, om;
-    if (n < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
-        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
-        return 0;
-    if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 60)
-        return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d < 1 || d > mdays[mo - 1] + (mo == 2 && leap))
-        return 0;
-    size_t i = 19;
-    if (s[i] == '.') {
-        size_t f = ++i;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-        if (i == f)
-            return 0;
-    }
-    if (i < n && (s[i] == 'Z' || s[i] == 'z'))
-        return i + 1 == n;
-    if (i < n && (s[i] == '+' || s[i] == '-') && n - i == 6 && digits(s + i + 1, 2, &oh) &&
-        s[i + 3] == ':' && digits(s + i + 4, 2, &om))
-        return oh <= 23 && om <= 59;
-    return 0;
-}
-
-/* A DNS name: labels of letters, digits and `-` (not at either end), 1-63 bytes each, at least
- * two labels, at most 253 bytes, the last label not all digits. */
-static int is_hostname(const char *s, size_t n)
-{
-    size_t labels = 0, start = 0;
-    int all_digits = 1;
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || s[i] == '.') {
-            size_t len = i - start;
-            if (len == 0 || len > 63 || s[start] == '-' || s[i - 1] == '-')
-                return 0;
-            labels++;
-            if (i < n)
-                all_digits = 1;
-            start = i + 1;
-        } else if (isalnum((unsigned char)s[i]) || s[i] == '-') {
-            if (!isdigit((unsigned char)s[i]))
-                all_digits = 0;
-        } else {
-            return 0;
-        }
-    }
-    return labels >= 2 && !all_digits;
-}
-
-/* local@domain: the local part 1-64 bytes of letters, digits and !#$%&'*+/=?^_`{|}~.- with no
- * dot first, last or doubled; the domain a DNS name (is_hostname). ASCII only, no quoted local
- * parts, no IP-literal domains. */
-static int is_email(const char *s, size_t n)
-{
-    const char *at = memchr(s, '@', n);
-    if (!at)
-        return 0;
-    size_t local = (size_t)(at - s);
-    if (local == 0 || local > 64 || s[0] == '.' || s[local - 1] == '.')
-        return 0;
-    for (size_t i = 0; i < local; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(isalnum(c) || (c && strchr("!#$%&'*+/=?^_`{|}~.-", c))))
-            return 0;
-        if (c == '.' && s[i + 1] == '.')
-            return 0;
-    }
-    return is_hostname(at + 1, n - local - 1);
-}
-
-/* scheme://[userinfo@]host[:port][/path][?query][#fragment]: scheme a letter then letters,
- * digits, + . -; host a name of letters, digits, . - _ (not starting or ending with . or -) or
- * a bracketed IPv6 address; port 1-5 digits up to 65535; no space, control or non-ASCII byte
- * and none of " < > \ ^ ` { | } anywhere. */
-static int is_url(const char *s, size_t n)
-{
-    size_t i = 0;
-    for (size_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char)s[k];
-        if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c))
-            return 0;
-    }
-    if (n == 0 || !isalpha((unsigned char)s[0]))
-        return 0;
-    while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '.' || s[i] == '-'))
-        i++;
-    if (n - i < 3 || memcmp(s + i, "://", 3) != 0)
-        return 0;
-    i += 3;
-    size_t end = i;
-    while (end < n && s[end] != '/' && s[end] != '?' && s[end] != '#')
-        end++;
-    const char *at = NULL;
-    for (size_t k = i; k < end; k++)
-        if (s[k] == '@')
-            at = s + k;
-    if (at)
-        i = (size_t)(at - s) + 1;
-    size_t host = i;
-    if (i < end && s[i] == '[') {
-        while (i < end && s[i] != ']') {
-            if (i > host && !isxdigit((unsigned char)s[i]) && s[i] != ':' && s[i] != '.')
-                return 0;
-            i++;
-        }
-        if (i >= end || i == host + 1)
-            return 0;
-        i++;
-    } else {
-        while (i < end &&
-               (isalnum((unsigned char)s[i]) || s[i] == '.' || s[i] == '-' || s[i] == '_'))
-            i++;
-        if (i == host || strchr(".-", s[host]) || strchr(".-", s[i - 1]))
-            return 0;
-    }
-    if (i < end && s[i] == ':') {
-        int port;
-        size_t plen = end - i - 1;
-        if (plen < 1 || plen > 5 || !digits(s + i + 1, (int)plen, &port) || port > 65535)
-            return 0;
-        i = end;
-    }
-    return i == end;
+    char *t = rp_xstrndup(s, n);
+    int ok = fn(t);
+    free(t);
+    return ok;
 }
 
 /* ==== evaluation ========================================================================== */
@@ -1396,13 +1245,13 @@ static int type_is(const struct view *v, enum vtype t)
     case T_NULL:
         return v->type == WRK_V_NULL;
     case T_EMAIL:
-        return str && is_email(v->str, v->len);
+        return str && is_format(wrk_is_email, v->str, v->len);
     case T_URL:
-        return str && is_url(v->str, v->len);
+        return str && is_format(wrk_is_url, v->str, v->len);
     case T_UUID:
-        return str && is_uuid(v->str, v->len);
+        return str && is_format(wrk_is_uuid, v->str, v->len);
     case T_DATETIME:
-        return str && is_datetime(v->str, v->len);
+        return str && is_format(wrk_is_date_time, v->str, v->len);
     case N_TYPES:
         break;
     }
