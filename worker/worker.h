@@ -2,10 +2,10 @@
  * implemented by the file named in its title:
  *   values (value.c)       JSON parsed with libbson, and one small tagged value type
  *   JSON path (jsonpath.c) $.a.b[0]["c d"][*].e selections over a parsed body
- *   expressions (expr.c)   the assertion language: operands, operators, types, len()
- *   JSON Schema (schema.c) validating a body against a schema (a documented subset)
+ *   expressions (expr_*.c) the assertion language: operands, operators, types, len()
+ *   JSON Schema (schema_*.c, formats.c) validating a body against a schema (a subset)
  *   variables (vars.c)     layered variables with secrets, ${var} templating (template.c)
- *   definitions (defn.c)   a test as JSON -> struct wrk_test, with located errors
+ *   definitions (defn*.c)  a test as JSON -> struct wrk_test, with located errors
  *   engine (engine.c, http.c, result.c) runs tests concurrently on libcurl's multi interface
  *                          and builds one result document (BSON) per run
  * Core logic knows no transport: the CLI (cli.c) and, later, the queue consumer call the
@@ -124,11 +124,11 @@ struct wrk_response_view {
     void *lookup_ud;
 };
 
-/* ==== expressions (expr.c) ================================================================
- * An assertion is `operand [operator operand]`; a capture or `each` is one operand.
- *  operands:  status | time | size | body | header.NAME | header["Name"] | timing.dns|connect|
- *             tls|first_byte|total | $.json.path | ${var} | ${var.path} | len(operand) |
- *             literals: 12, -3.5, "text", 'text', true, false, null, [lit, ...]
+/* ==== expressions (expr_parse.c, expr_eval.c) ============================================
+ * ============================================================ An assertion is `operand [operator
+ * operand]`; a capture or `each` is one operand. operands:  status | time | size | body |
+ * header.NAME | header["Name"] | timing.dns|connect| tls|first_byte|total | $.json.path | ${var} |
+ * ${var.path} | len(operand) | literals: 12, -3.5, "text", 'text', true, false, null, [lit, ...]
  *  operators: == != < <= > >= contains matches in exists "not exists" "is TYPE" "is not TYPE"
  *             where TYPE: string number integer boolean array object null email url uuid
  *             date-time; `schema` is a step field, not an operator.
@@ -162,13 +162,13 @@ void wrk_expr_check(const struct wrk_expr *e, const struct wrk_response_view *r,
 void wrk_expr_value(const struct wrk_expr *e, const struct wrk_response_view *r,
                     struct wrk_value *out, int *secret);
 
-/* ==== JSON Schema (schema.c) ==============================================================
- * A documented subset of draft 2020-12 / draft-07: type (incl. lists), enum, const,
- * properties, required, additionalProperties (bool or schema), items (schema), minItems,
- * maxItems, uniqueItems, minLength, maxLength, pattern (PCRE2), format (email, uri, uuid,
- * date-time), minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, allOf, anyOf,
- * oneOf, not, $ref to "#/$defs/..." or "#/definitions/...". Unknown keywords are ignored, as
- * the standard says. */
+/* ==== JSON Schema (schema_compile.c, schema_check.c) =====================================
+ * ========================================================== A documented subset of draft 2020-12 /
+ * draft-07: type (incl. lists), enum, const, properties, required, additionalProperties (bool or
+ * schema), items (schema), minItems, maxItems, uniqueItems, minLength, maxLength, pattern (PCRE2),
+ * format (email, uri, uuid, date-time), minimum, maximum, exclusiveMinimum, exclusiveMaximum,
+ * multipleOf, allOf, anyOf, oneOf, not, $ref to "#/$defs/..." or "#/definitions/...". Unknown
+ * keywords are ignored, as the standard says. */
 
 struct wrk_schema;
 
@@ -182,10 +182,10 @@ void wrk_schema_free(struct wrk_schema *s);
 void wrk_schema_check(const struct wrk_schema *s, const bson_iter_t *instance,
                       struct wrk_check *out);
 
-/* ==== formats (schema.c) =================================================================
+/* ==== formats (formats.c) =================================================================
  * Shared by JSON Schema `format` and the expression language's `is email|url|uuid|date-time`,
  * so both agree. Each returns 1 when `s` (NUL-terminated) has the format, else 0. Pure,
- * thread-safe. Exactly what is accepted is documented atop each function in schema.c. */
+ * thread-safe. Exactly what is accepted is documented atop each function in formats.c. */
 
 /* local@domain: the local part 1-64 bytes of letters, digits and !#$%&'*+/=?^_`{|}~.- with no
  * dot first, last or doubled; the domain a DNS name: labels of letters, digits and `-` (not at
@@ -262,10 +262,11 @@ int wrk_template_check(const char *tmpl, struct rp_error *err) RP_MUST_CHECK;
  * become a single "***", so no part of any secret is left; empty secrets are ignored. */
 char *wrk_redact(const char *text, size_t len, const char *const *secrets);
 
-/* ==== definitions (defn.c) ================================================================
- * The JSON format is documented in docs/tests.md. Parsing checks everything it can before a
- * run (expressions, paths, templates' syntax, schemas, value ranges) and reports the first
- * problem with its location: "step 3 (\"get user\"), assertion 2: column 9: unknown operator
+/* ==== definitions (defn.c, defn_step.c) ==================================================
+ * ============================================================ The JSON format is documented in
+ * docs/tests.md. Parsing checks everything it can before a run (expressions, paths, templates'
+ * syntax, schemas, value ranges) and reports the first problem with its location: "step 3 (\"get
+ * user\"), assertion 2: column 9: unknown operator
  * `=>`". */
 
 enum wrk_body_kind { WRK_BODY_NONE = 0, WRK_BODY_JSON, WRK_BODY_FORM, WRK_BODY_RAW };

@@ -1,7 +1,7 @@
-/* libFuzzer target for the assertion language (worker/expr.c): the first line of the input is
- * parsed as an expression and as an operand, then evaluated against a response view whose body
- * is the rest of the input when it is JSON, a fixed JSON document otherwise. A crash, leak,
- * hang or sanitizer report fails; a check must always come back with a message and an actual
+/* libFuzzer target for the assertion language (worker/expr_parse.c, expr_eval.c): the first line of
+ * the input is parsed as an expression and as an operand, then evaluated against a response view
+ * whose body is the rest of the input when it is JSON, a fixed JSON document otherwise. A crash,
+ * leak, hang or sanitizer report fails; a check must always come back with a message and an actual
  * value, and a secret variable's value must never appear in either. */
 #include <stdint.h>
 #include <stdlib.h>

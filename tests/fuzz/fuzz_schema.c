@@ -1,7 +1,7 @@
-/* libFuzzer target for JSON Schema (worker/schema.c): the input is split at its first newline
- * into a schema (JSON) and an instance (JSON); when both parse, the schema is compiled and the
- * instance checked against it, and the format checks run on the raw text. A crash, leak,
- * sanitizer report or hang (libFuzzer's timeout) fails the run; a check must always produce a
+/* libFuzzer target for JSON Schema (worker/schema_compile.c, schema_check.c): the input is split at
+ * its first newline into a schema (JSON) and an instance (JSON); when both parse, the schema is
+ * compiled and the instance checked against it, and the format checks run on the raw text. A crash,
+ * leak, sanitizer report or hang (libFuzzer's timeout) fails the run; a check must always produce a
  * message. */
 #include <stdint.h>
 #include <stdlib.h>

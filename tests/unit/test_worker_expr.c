@@ -1,6 +1,7 @@
-/* Unit tests for the assertion language (worker/expr.c): every operator and every `is` type
- * with a passing and a failing case (message text checked), every operand kind against a
- * response view built by hand, ${var} operands through a lookup callback (secrets shown as
+/* Unit tests for the assertion language (worker/expr_parse.c, expr_eval.c): every operator and
+ * every `is` type with a passing and a failing case (message text checked), every operand kind
+ * against a response view built by hand, ${var} operands through a lookup callback (secrets shown
+ * as
  * ***), wildcards, len(), literals, and parse errors with their column. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,8 @@
-/* Unit tests for JSON Schema validation (worker/schema.c): every supported keyword passes a
- * good value and fails a bad one with the exact message a user would read, malformed schemas
- * are refused with their location, $ref cycles and costly schemas stop cleanly, and the
- * format checks shared with the expression language accept and refuse what they document. */
+/* Unit tests for JSON Schema validation (worker/schema_compile.c, schema_check.c): every supported
+ * keyword passes a good value and fails a bad one with the exact message a user would read,
+ * malformed schemas are refused with their location, $ref cycles and costly schemas stop cleanly,
+ * and the format checks shared with the expression language accept and refuse what they document.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
