@@ -3,7 +3,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$RP_ROOT"
-mapfile -t files < <(git ls-files -co --exclude-standard '*.c' '*.h')
+mapfile -t files < <(git ls-files -co --exclude-standard '*.c' '*.h' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 ((${#files[@]})) || exit 0
 if [ "${1:-}" = --check ]; then
     if ! clang-format --dry-run --Werror "${files[@]}" 2>/tmp/rp-format.$$; then
