@@ -1,24 +1,15 @@
 /* The long-running service skeleton (see service.h for the life cycle): merged settings table,
  * flags, start-up of logging, signals, metrics and the health endpoint, the readiness loop and
- * the bounded drain. Also the TCP-connect readiness checks used until the PostgreSQL, RabbitMQ
- * and MongoDB modules provide real pings. */
+ * the bounded drain. The dependency checks themselves (real connections) are in
+ * service_deps.c. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <amqp.h>
-#include <libpq-fe.h>
-#include <mongoc/mongoc.h>
 
 #include "rampart/health.h"
 #include "rampart/log.h"
@@ -27,10 +18,9 @@
 #include "rampart/service.h"
 #include "rampart/signals.h"
 
-#define MAX_CHECKS       8
-#define N_COMMON         5
-#define CHECK_TIMEOUT_MS 2000
-#define DRAIN_GRACE_MS   2000 /* past the drain timeout, the watchdog exits the process */
+#define MAX_CHECKS     8
+#define N_COMMON       5
+#define DRAIN_GRACE_MS 2000 /* past the drain timeout, the watchdog exits the process */
 
 struct check {
     const char *name;
@@ -316,150 +306,4 @@ long rp_service_drain_timeout_ms(const struct rp_service *svc)
 int rp_service_draining(const struct rp_service *svc)
 {
     return rp_signals_draining();
-}
-
-/* --- TCP readiness checks -------------------------------------------------------------- */
-
-static int connect_one(const struct sockaddr *sa, socklen_t salen, long timeout_ms)
-{
-    int fd = socket(sa->sa_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return errno;
-    int err = 0;
-    int fl = fcntl(fd, F_GETFL);
-    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        err = errno;
-        goto out;
-    }
-    if (connect(fd, sa, salen) == 0)
-        goto out;
-    if (errno != EINPROGRESS) {
-        err = errno;
-        goto out;
-    }
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int n;
-    while ((n = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
-        ;
-    if (n == 0) {
-        err = ETIMEDOUT;
-        goto out;
-    }
-    socklen_t len = sizeof(err);
-    if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-out:
-    close(fd);
-    return err;
-}
-
-int rp_service_tcp_check(const char *host, const char *port, long timeout_ms, struct rp_error *err)
-{
-    if (host[0] == '/') { /* a Unix-domain socket path */
-        struct sockaddr_un sun;
-        memset(&sun, 0, sizeof(sun));
-        sun.sun_family = AF_UNIX;
-        if (strlen(host) >= sizeof(sun.sun_path))
-            return rp_error_set(err, RP_EINVAL, "socket path too long: %.100s", host);
-        memcpy(sun.sun_path, host, strlen(host));
-        int e = connect_one((struct sockaddr *)&sun, sizeof(sun), timeout_ms);
-        return e ? rp_error_set(err, RP_EAGAIN, "connect %s: %s", host, strerror(e)) : RP_OK;
-    }
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    int gai = getaddrinfo(host, port, &hints, &ai);
-    if (gai != 0)
-        return rp_error_set(err, RP_EAGAIN, "resolve %s: %s", host, gai_strerror(gai));
-    int e = ENOENT;
-    for (struct addrinfo *a = ai; a && e; a = a->ai_next)
-        e = connect_one(a->ai_addr, a->ai_addrlen, timeout_ms);
-    freeaddrinfo(ai);
-    return e ? rp_error_set(err, RP_EAGAIN, "connect %s:%s: %s", host, port, strerror(e)) : RP_OK;
-}
-
-int rp_service_check_pg_tcp(void *ud, struct rp_error *err)
-{
-    const char *conninfo = *(char **)ud;
-    char *msg = NULL;
-    int rc = RP_EINVAL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
-    char **hosts = NULL, **ports = NULL;
-    if (!opts) {
-        rc = rp_error_set(err, RP_EINVAL, "bad conninfo");
-        goto out;
-    }
-    const char *host = NULL, *hostaddr = NULL, *port = NULL;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0)
-            hostaddr = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-    }
-    size_t nh, np;
-    hosts = rp_split_list(hostaddr && *hostaddr ? hostaddr
-                          : host && *host       ? host
-                                                : "/var/run/postgresql",
-                          &nh);
-    ports = rp_split_list(port && *port ? port : "5432", &np);
-    rc = rp_error_set(err, RP_EAGAIN, "no host in conninfo");
-    for (size_t i = 0; i < nh && rc != RP_OK; i++) {
-        const char *p = ports[np == nh ? i : 0];
-        if (hosts[i][0] == '/') {
-            char *path = rp_xasprintf("%s/.s.PGSQL.%s", hosts[i], p);
-            rc = rp_service_tcp_check(path, p, CHECK_TIMEOUT_MS, err);
-            free(path);
-        } else {
-            rc = rp_service_tcp_check(hosts[i], p, CHECK_TIMEOUT_MS, err);
-        }
-    }
-out:
-    rp_strv_free(hosts);
-    rp_strv_free(ports);
-    PQconninfoFree(opts);
-    PQfreemem(msg);
-    return rc;
-}
-
-int rp_service_check_amqp_tcp(void *ud, struct rp_error *err)
-{
-    size_t n;
-    char **urls = rp_split_list(*(char **)ud, &n);
-    int rc = rp_error_set(err, RP_EINVAL, "no AMQP URL");
-    for (size_t i = 0; i < n && rc != RP_OK; i++) {
-        struct amqp_connection_info info;
-        char *copy = rp_xstrdup(urls[i]); /* amqp_parse_url writes into its argument */
-        if (amqp_parse_url(copy, &info) != AMQP_STATUS_OK) {
-            rc = rp_error_set(err, RP_EINVAL, "AMQP URL %zu does not parse", i + 1);
-        } else {
-            char port[16];
-            snprintf(port, sizeof(port), "%d", info.port);
-            rc = rp_service_tcp_check(info.host, port, CHECK_TIMEOUT_MS, err);
-        }
-        free(copy);
-    }
-    rp_strv_free(urls);
-    return rc;
-}
-
-int rp_service_check_mongo_tcp(void *ud, struct rp_error *err)
-{
-    bson_error_t be;
-    mongoc_uri_t *uri = mongoc_uri_new_with_error(*(char **)ud, &be);
-    if (!uri)
-        return rp_error_set(err, RP_EINVAL, "bad MongoDB URI: %s", be.message);
-    int rc = rp_error_set(err, RP_EINVAL, "no host in the MongoDB URI");
-    for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri); h && rc != RP_OK; h = h->next) {
-        char port[16];
-        snprintf(port, sizeof(port), "%u", (unsigned)h->port);
-        rc = rp_service_tcp_check(h->family == AF_UNIX ? h->host_and_port : h->host, port,
-                                  CHECK_TIMEOUT_MS, err);
-    }
-    mongoc_uri_destroy(uri);
-    return rc;
 }

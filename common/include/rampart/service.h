@@ -120,16 +120,4 @@ unsigned rp_service_port(const struct rp_service *svc);
 long rp_service_drain_timeout_ms(const struct rp_service *svc);
 int rp_service_draining(const struct rp_service *svc);
 
-/* Readiness checks by TCP connect, until the modules' real pings replace them. Each parses
- * its connection string the way its client library does and succeeds when any listed host
- * accepts a connection within `timeout_ms`. */
-int rp_service_tcp_check(const char *host, const char *port, long timeout_ms,
-                         struct rp_error *err) RP_MUST_CHECK;
-/* rp_check_fn adapters; `ud` is a `char **` pointing at the setting's value (so the check
- * can be registered before settings are loaded), a libpq conninfo / AMQP URL list / mongodb
- * URI respectively. Timeout 2 s per host. */
-int rp_service_check_pg_tcp(void *ud, struct rp_error *err);
-int rp_service_check_amqp_tcp(void *ud, struct rp_error *err);
-int rp_service_check_mongo_tcp(void *ud, struct rp_error *err);
-
 #endif
