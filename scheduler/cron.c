@@ -3,6 +3,7 @@
  * (next matching month, then day, then hour, then minute) and maps each matching local minute
  * to a real instant with GLib's GTimeZone. Wall times are handled as "local seconds": the civil
  * date and time counted as if the zone were UTC, so day arithmetic needs no zone at all. */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,26 +90,28 @@ struct item_ctx {
     struct rp_error *err;
 };
 
-static int field_error(const struct item_ctx *x, const char *what, const char *tok, int tok_len)
+/* RP_EINVAL with "cron: field N (name): " and the formatted rest. */
+static int field_error(const struct item_ctx *x, const char *fmt, ...) RP_PRINTF(2, 3);
+
+static int field_error(const struct item_ctx *x, const char *fmt, ...)
 {
-    const struct field_def *f = &field_defs[x->field];
-    return rp_error_set(x->err, RP_EINVAL, "cron: field %d (%s): %s%.*s", x->field + 1, f->name,
-                        what, tok_len, tok);
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return rp_error_set(x->err, RP_EINVAL, "cron: field %d (%s): %s", x->field + 1,
+                        field_defs[x->field].name, what);
 }
 
-/* "unexpected `c` in `item`", or "expected a value ..." when the item ended early. */
-static int unexpected(const struct item_ctx *x, const char *p, const char *what_expected)
+/* The character at p does not belong there (or the item ended: then say what was expected). */
+static int unexpected(const struct item_ctx *x, const char *p, const char *expected)
 {
-    const struct field_def *f = &field_defs[x->field];
     if (p >= x->item + x->item_len)
-        return rp_error_set(x->err, RP_EINVAL, "cron: field %d (%s): %s in `%.*s`", x->field + 1,
-                            f->name, what_expected, x->item_len, x->item);
+        return field_error(x, "%s in `%.*s`", expected, x->item_len, x->item);
     if (*p == '?')
-        return rp_error_set(x->err, RP_EINVAL,
-                            "cron: field %d (%s): `?` is not supported; use `*` instead",
-                            x->field + 1, f->name);
-    return rp_error_set(x->err, RP_EINVAL, "cron: field %d (%s): unexpected `%c` in `%.*s`",
-                        x->field + 1, f->name, *p, x->item_len, x->item);
+        return field_error(x, "`?` is not supported; use `*` instead");
+    return field_error(x, "unexpected `%c` in `%.*s`", *p, x->item_len, x->item);
 }
 
 /* Parse a number or a name at *p (within the item). *is_name tells which it was. */
@@ -120,16 +123,12 @@ static int parse_value(const struct item_ctx *x, const char **p, int *value, boo
     if (q < end && is_digit(*q)) {
         long v = 0;
         while (q < end && is_digit(*q)) {
-            if (v < 100000)
+            if (v < 100000) /* long digit strings stay out of range without overflowing */
                 v = v * 10 + (*q - '0');
             q++;
         }
-        if (v < f->min || v > f->max) {
-            char range[32];
-            snprintf(range, sizeof(range), " is out of range %d-%d", f->min, f->max);
-            return rp_error_set(x->err, RP_EINVAL, "cron: field %d (%s): %.*s%s", x->field + 1,
-                                f->name, (int)(q - s), s, range);
-        }
+        if (v < f->min || v > f->max)
+            return field_error(x, "%.*s is out of range %d-%d", (int)(q - s), s, f->min, f->max);
         *value = (int)v;
         *p = q;
         return RP_OK;
@@ -139,7 +138,7 @@ static int parse_value(const struct item_ctx *x, const char **p, int *value, boo
             q++;
         int len = (int)(q - s);
         if (!f->names)
-            return field_error(x, "expected a number, got ", s, len);
+            return field_error(x, "expected a number, got `%.*s`", len, s);
         for (int i = 0; len == 3 && i < f->n_names; i++) {
             const char *n = f->names[i];
             if (upper(s[0]) == n[0] && upper(s[1]) == n[1] && upper(s[2]) == n[2]) {
@@ -149,21 +148,18 @@ static int parse_value(const struct item_ctx *x, const char **p, int *value, boo
                 return RP_OK;
             }
         }
-        return rp_error_set(x->err, RP_EINVAL,
-                            "cron: field %d (%s): unknown name `%.*s`; expected %s", x->field + 1,
-                            f->name, len, s, f->name_range);
+        return field_error(x, "unknown name `%.*s`; expected %s", len, s, f->name_range);
     }
     return unexpected(x, q, "expected a number");
 }
 
-/* One list item: `*`, `n`, `a-b`, each optionally followed by `/step`. Adds its values to *bits. */
+/* One list item: `*`, `n` or `a-b`, optionally followed by `/step`. Adds its values to *bits. */
 static int parse_item(const struct item_ctx *x, uint64_t *bits)
 {
     const struct field_def *f = &field_defs[x->field];
     const char *p = x->item, *end = x->item + x->item_len;
-    int lo, hi, step = 1;
+    int lo, hi, step = 1, rc;
     bool single = false, name;
-    int rc;
 
     if (*p == '*') {
         lo = f->min;
@@ -180,19 +176,19 @@ static int parse_item(const struct item_ctx *x, uint64_t *bits)
             rc = parse_value(x, &p, &hi, &name);
             if (rc != RP_OK)
                 return rc;
-            /* SAT-SUN / FRI-SUN: a range that ends on Sunday by name ends on 7 */
+            /* FRI-SUN, SAT-SUN: a range that ends on Sunday by name ends on 7 */
             if (x->field == F_DOW && name && hi == 0 && lo > 0)
                 hi = 7;
             if (lo > hi)
-                return rp_error_set(x->err, RP_EINVAL,
-                                    "cron: field %d (%s): range `%.*s` starts after it ends",
-                                    x->field + 1, f->name, (int)(p - x->item), x->item);
+                return field_error(x, "range `%.*s` starts after it ends", (int)(p - x->item),
+                                   x->item);
             single = false;
         }
     }
     if (p < end && *p == '/') {
         const char *s = ++p;
         long v = 0;
+        int span = x->field == F_DOW ? 7 : f->max - f->min + 1;
         while (p < end && is_digit(*p)) {
             if (v < 100000)
                 v = v * 10 + (*p - '0');
@@ -200,14 +196,11 @@ static int parse_item(const struct item_ctx *x, uint64_t *bits)
         }
         if (p == s)
             return unexpected(x, p, "expected a step after `/`");
-        int span = x->field == F_DOW ? 7 : f->max - f->min + 1;
         if (v == 0)
-            return field_error(x, "step 0 is not allowed in ", x->item, x->item_len);
-        if (v > span) {
-            char what[64];
-            snprintf(what, sizeof(what), "step %.*s is larger than %d in ", (int)(p - s), s, span);
-            return field_error(x, what, x->item, x->item_len);
-        }
+            return field_error(x, "step 0 is not allowed in `%.*s`", x->item_len, x->item);
+        if (v > span)
+            return field_error(x, "step %.*s is larger than %d in `%.*s`", (int)(p - s), s, span,
+                               x->item_len, x->item);
         step = (int)v;
         if (single)
             hi = f->max; /* a/n = a-MAX/n */
@@ -229,8 +222,7 @@ static int parse_field(int field, const char *s, int len, uint64_t *bits, struct
         const char *item_end = comma ? comma : end;
         struct item_ctx x = {field, p, (int)(item_end - p), err};
         if (item_end == p)
-            return rp_error_set(err, RP_EINVAL, "cron: field %d (%s): empty item in list `%.*s`",
-                                field + 1, field_defs[field].name, len, s);
+            return field_error(&x, "empty item in list `%.*s`", len, s);
         int rc = parse_item(&x, bits);
         if (rc != RP_OK)
             return rc;
@@ -264,9 +256,8 @@ static int parse_fields(struct sched_cron *c, const char *expr, struct rp_error 
     }
     if (n == 0)
         return rp_error_set(err, RP_EINVAL,
-                            "cron: empty expression; expected 5 fields (minute "
-                            "hour day-of-month month day-of-week) or a macro "
-                            "such as @daily");
+                            "cron: empty expression; expected 5 fields (minute hour day-of-month "
+                            "month day-of-week) or a macro such as @daily");
     if (n == 6)
         return rp_error_set(err, RP_EINVAL,
                             "cron: 6 fields given, expected 5 (minute hour day-of-month month "
@@ -302,13 +293,13 @@ static int parse_macro(struct sched_cron *c, const char *s, struct rp_error *err
     while (*rest && is_space(*rest))
         rest++;
     for (size_t i = 0; i < sizeof(macros) / sizeof(macros[0]); i++) {
-        if ((int)strlen(macros[i].name) != len || g_ascii_strncasecmp(s, macros[i].name, len) != 0)
+        if ((int)strlen(macros[i].name) != len ||
+            g_ascii_strncasecmp(s, macros[i].name, (gsize)len) != 0)
             continue;
         if (*rest)
             return rp_error_set(err, RP_EINVAL,
-                                "cron: unexpected `%s` after %.*s; a macro "
-                                "stands alone",
-                                rest, len, s);
+                                "cron: unexpected `%s` after %.*s; a macro stands alone", rest, len,
+                                s);
         return parse_fields(c, macros[i].expr, err);
     }
     if (len == 7 && g_ascii_strncasecmp(s, "@reboot", 7) == 0)
@@ -325,21 +316,24 @@ static int parse_macro(struct sched_cron *c, const char *s, struct rp_error *err
  * are not zones (GLib would complain loudly about them) and host-dependent or leap-second ones. */
 static bool tz_name_ok(const char *tz)
 {
-    static const char *const refused[] = {"leapseconds", "localtime", "posixrules"};
-    bool start = true;
-    for (const char *p = tz; *p; p++) {
-        if (start && !is_alpha(*p))
-            return false;
-        start = *p == '/';
-        if (!start && !is_alpha(*p) && !is_digit(*p) && *p != '_' && *p != '-' && *p != '+')
-            return false;
+    static const char *const refused[] = {"leapseconds", "localtime", "posixrules", "right"};
+    const char *comp = tz;
+    for (const char *p = tz;; p++) {
+        if (p == comp && !is_alpha(*p))
+            return false; /* empty, a leading or doubled '/', or a trailing one */
+        if (*p && *p != '/') {
+            if (!is_alpha(*p) && !is_digit(*p) && *p != '_' && *p != '-' && *p != '+')
+                return false;
+            continue;
+        }
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+            if (strlen(refused[i]) == (size_t)(p - comp) &&
+                !memcmp(comp, refused[i], (size_t)(p - comp)))
+                return false;
+        if (!*p)
+            return true;
+        comp = p + 1;
     }
-    if (start) /* empty, or ends with '/' */
-        return false;
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-        if (strcmp(tz, refused[i]) == 0)
-            return false;
-    return strncmp(tz, "right/", 6) != 0;
 }
 
 static int open_tz(const char *tz, GTimeZone **out, struct rp_error *err)
@@ -574,7 +568,10 @@ int sched_cron_next(const struct sched_cron *c, int64_t after_ms, int64_t *next_
             continue;
         }
         mi = next;
-        int64_t w = (days_from_civil(y, mo, d) * 1440 + h * 60 + mi) * 60;
+        int64_t wday = days_from_civil(y, mo, d);
+        if (wday > limit) /* the month and day steps above may have crossed it */
+            return RP_ENOENT;
+        int64_t w = (wday * 1440 + h * 60 + mi) * 60;
         int64_t t = wall_to_instant(c->tz, w);
         if (t * 1000 > after_ms) {
             *next_ms = t * 1000;

@@ -1,9 +1,16 @@
 /* Cron expressions for rampart-scheduler (cron.c): parsing the classic 5-field syntax into bit
  * sets, and computing the next fire time in a time zone. Pure functions of their arguments (no
- * clock, no I/O besides GLib reading the zone from the tz database once, at parse time), so the
- * scheduler's claim loop and the unit tests call the same code.
- *
- * Syntax: `minute hour day-of-month month day-of-week`, fields separated by spaces or tabs.
+ * clock; GLib reads the zone from the tz database once, at parse time), so the scheduler's claim
+ * loop and the unit tests call the same code. The notes below on syntax and on daylight saving
+ * time are the reference for the user documentation. */
+#ifndef RAMPART_SCHED_CRON_H
+#define RAMPART_SCHED_CRON_H
+
+#include <stdint.h>
+
+#include "rampart/error.h"
+
+/* Syntax: `minute hour day-of-month month day-of-week`, fields separated by spaces or tabs.
  * Each field is `*` or a comma-separated list of items: `n`, `a-b`, `*`/n, `a-b/n`, `a/n`
  * (= a-MAX/n). Months may be written JAN-DEC, weekdays SUN-SAT (case-insensitive); weekdays
  * are 0-7 with 0 and 7 both Sunday (`FRI-SUN` is allowed and means 5-7). Macros: @hourly,
@@ -27,14 +34,11 @@
  *    first pass and not in the second.
  * The rule in one line: the next fire is the earliest instant, strictly after the given one,
  * that is the first instant showing a matching local minute (or, inside a gap, the end of the
- * gap). The result is always a whole minute in local time. Zone data comes from GLib
- * (GTimeZone over the system tz database), including its rules for years after 2037. */
-#ifndef RAMPART_SCHED_CRON_H
-#define RAMPART_SCHED_CRON_H
-
-#include <stdint.h>
-
-#include "rampart/error.h"
+ * gap). The result is a whole minute in local time; the one exception is a gap that does not
+ * end on a whole minute, which only happened when zones left local mean time (Berlin, 1893:
+ * +00:53:28 -> +01:00 skipped 00:00:00-00:06:31, so "0 0 * * *" fired at 00:06:32 that day).
+ * Zone data comes from GLib (GTimeZone over the system tz database), including its rules for
+ * years after 2037. */
 
 /* A parsed expression bound to a time zone. Immutable once parsed: one object may be shared
  * by any number of threads calling sched_cron_next() at the same time. */

@@ -40,8 +40,12 @@ struct sched_dispatch {
     struct rp_series *m_published, *m_swept, *m_lag, *m_returned;
 };
 
-static const char queued_sql[] = "UPDATE runs SET status = 'queued', queued_at = now() "
-                                 "WHERE id = ANY($1::uuid[]) AND status = 'pending'";
+/* queued_at records when the broker confirmed the job, also when a fast worker already moved
+ * the run on (the status only ever moves forward). */
+static const char queued_sql[] =
+    "UPDATE runs SET queued_at = now(), "
+    "       status = CASE WHEN status = 'pending' THEN 'queued' ELSE status END "
+    "WHERE id = ANY($1::uuid[]) AND queued_at IS NULL";
 
 static const char sweep_sql[] =
     "WITH d AS (SELECT id FROM runs WHERE status = 'pending' AND lease_until <= now() "
