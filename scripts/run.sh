@@ -18,6 +18,23 @@ LOGS=$RP_RUN/logs
 svc_pid() { cat "$PIDS/$1.pid" 2>/dev/null || true; }
 svc_running() { local p; p=$(svc_pid "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 
+# The demo's HTTP target: Debian's httpbin on 127.0.0.1:8090.
+DEMO_PORT=8090
+demo_pid() { cat "$PIDS/demo-target.pid" 2>/dev/null || true; }
+stop_demo_target() {
+    local p
+    p=$(demo_pid)
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    rm -f "$PIDS/demo-target.pid"
+}
+start_demo_target() {
+    if [ -n "$(demo_pid)" ] && kill -0 "$(demo_pid)" 2>/dev/null; then return; fi
+    nohup /usr/bin/python3 -m httpbin.core --host 127.0.0.1 --port "$DEMO_PORT" \
+        >>"$LOGS/demo-target.log" 2>&1 </dev/null &
+    echo $! >"$PIDS/demo-target.pid"
+    rp_wait_port "$DEMO_PORT" 20 || rp_die "the demo target (httpbin) did not start: $LOGS/demo-target.log"
+}
+
 stop_services() {
     for s in "${SERVICES[@]}"; do
         svc_running "$s" || continue
@@ -33,6 +50,7 @@ stop_services() {
 case ${1:-start} in
 stop)
     stop_services
+    stop_demo_target
     scripts/servers.sh stop
     rp_say "Rampart stopped"
     exit 0 ;;
@@ -57,6 +75,7 @@ scripts/servers.sh start
 eval "$(scripts/servers.sh env)"
 
 mkdir -p "$PIDS" "$LOGS"
+start_demo_target
 for s in "${SERVICES[@]}"; do
     if svc_running "$s"; then
         # Replace a running copy so a rebuilt binary is what runs.
@@ -84,9 +103,16 @@ for s in "${SERVICES[@]}"; do
         failed=1
     fi
 done
+if ((failed == 0)); then
+    psql -q -v ON_ERROR_STOP=1 "$RAMPART_PG_URL" -f scripts/demo.sql >/dev/null \
+        || rp_die "could not seed the demo project (scripts/demo.sql)"
+fi
 cat <<MSG
 
 Rampart is running.
+  demo project:       "demo" — two tests against httpbin at http://127.0.0.1:$DEMO_PORT, every 10 s
+                      (one passes, one fails on purpose). Watch the runs:
+                      psql "$RAMPART_PG_URL" -c "SELECT t.name, r.status, count(*) FROM runs r JOIN tests t ON t.id = r.test_id GROUP BY 1, 2"
   services' health, readiness and metrics: http://127.0.0.1:<port>/healthz, /readyz, /metrics
   logs (JSON lines):  $LOGS/
   servers:            PostgreSQL 127.0.0.1:$RP_PG_PORT, RabbitMQ 127.0.0.1:$RP_AMQP_PORT, FerretDB 127.0.0.1:$RP_MONGO_PORT

@@ -19,6 +19,8 @@ struct rp_amqp_consumer {
     char *queue;
     unsigned prefetch;
     uint64_t consume_gen; /* link generation on which basic.consume is active */
+    char *tag;            /* consumer tag the broker gave on that generation */
+    int cancelled;        /* rp_amqp_consumer_cancel was called: never consume again */
 };
 
 static char *dup_bytes(amqp_bytes_t b)
@@ -33,11 +35,13 @@ static int start_consuming(struct rp_amqp_consumer *c, struct rp_error *err)
     int rc = rp_amqp_link_reply(&c->link, amqp_get_rpc_reply(conn), "basic.qos", err);
     if (rc != RP_OK)
         return rc;
-    amqp_basic_consume(conn, 1, amqp_cstring_bytes(c->queue), amqp_empty_bytes, 0, 0, 0,
-                       amqp_empty_table);
+    amqp_basic_consume_ok_t *ok = amqp_basic_consume(conn, 1, amqp_cstring_bytes(c->queue),
+                                                     amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
     rc = rp_amqp_link_reply(&c->link, amqp_get_rpc_reply(conn), "basic.consume", err);
     if (rc != RP_OK)
         return rc;
+    free(c->tag);
+    c->tag = ok ? dup_bytes(ok->consumer_tag) : NULL;
     c->consume_gen = c->link.generation;
     return RP_OK;
 }
@@ -46,7 +50,7 @@ static int ensure(struct rp_amqp_consumer *c, long long deadline, struct rp_erro
 {
     for (;;) {
         int rc = rp_amqp_link_ensure(&c->link, deadline, err);
-        if (rc == RP_OK && c->consume_gen != c->link.generation) {
+        if (rc == RP_OK && !c->cancelled && c->consume_gen != c->link.generation) {
             rc = start_consuming(c, err);
             if (rc == RP_OK)
                 rp_amqp_backoff_reset(&c->link.backoff);
@@ -92,7 +96,20 @@ void rp_amqp_consumer_free(struct rp_amqp_consumer *c)
         return;
     rp_amqp_link_cleanup(&c->link);
     free(c->queue);
+    free(c->tag);
     free(c);
+}
+
+int rp_amqp_consumer_cancel(struct rp_amqp_consumer *c, struct rp_error *err)
+{
+    int was = c->cancelled;
+    c->cancelled = 1;
+    if (was || !c->link.conn || c->consume_gen != c->link.generation || !c->tag)
+        return RP_OK;
+    /* A synchronous RPC: deliveries that arrive before cancel-ok are kept by rabbitmq-c and
+     * come out of the next amqp_consume_message calls. */
+    amqp_basic_cancel(c->link.conn, 1, amqp_cstring_bytes(c->tag));
+    return rp_amqp_link_reply(&c->link, amqp_get_rpc_reply(c->link.conn), "basic.cancel", err);
 }
 
 uint64_t rp_amqp_consumer_generation(const struct rp_amqp_consumer *c)

@@ -83,7 +83,7 @@ int rp_amqp_declare_queue(struct rp_amqp_admin *a, const char *queue,
     struct rp_amqp_queue_opts none = {0};
     if (!qopts)
         qopts = &none;
-    amqp_table_entry_t e[4];
+    amqp_table_entry_t e[6];
     int n = 0;
     e[n++] = str_entry("x-queue-type", "quorum");
     if (qopts->delivery_limit > 0) {
@@ -96,6 +96,10 @@ int rp_amqp_declare_queue(struct rp_amqp_admin *a, const char *queue,
         e[n++] = str_entry("x-dead-letter-exchange", qopts->dead_letter_exchange);
     if (qopts->dead_letter_routing_key)
         e[n++] = str_entry("x-dead-letter-routing-key", qopts->dead_letter_routing_key);
+    if (qopts->dead_letter_strategy)
+        e[n++] = str_entry("x-dead-letter-strategy", qopts->dead_letter_strategy);
+    if (qopts->overflow)
+        e[n++] = str_entry("x-overflow", qopts->overflow);
     amqp_table_t args = {n, e};
     amqp_queue_declare(a->link.conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
     char what[300];
@@ -175,8 +179,12 @@ int rp_amqp_declare_topology(struct rp_amqp_admin *a, const char *const *locatio
                                          err);
     for (size_t i = 0; rc == RP_OK && i < n_locations; i++) {
         char *q = rp_xasprintf("%s.%s", RP_AMQP_JOBS_EXCHANGE, locations[i]);
+        /* at-least-once dead-lettering (RabbitMQ >= 3.10) requires reject-publish overflow;
+         * the job queues have no length limit, so it changes nothing else */
         struct rp_amqp_queue_opts qo = {.delivery_limit = limit,
-                                        .dead_letter_exchange = RP_AMQP_JOBS_DLX};
+                                        .dead_letter_exchange = RP_AMQP_JOBS_DLX,
+                                        .dead_letter_strategy = "at-least-once",
+                                        .overflow = "reject-publish"};
         rc = rp_amqp_declare_bound_queue(a, RP_AMQP_JOBS_EXCHANGE, "direct", q, locations[i], &qo,
                                          err);
         free(q);

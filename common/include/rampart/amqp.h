@@ -143,6 +143,14 @@ int rp_amqp_consumer_new(const char *urls, const char *queue, unsigned prefetch,
 /* Unacked deliveries go back to the queue when the connection closes. Accepts NULL. */
 void rp_amqp_consumer_free(struct rp_amqp_consumer *c);
 
+/* Stop the broker sending new deliveries (basic.cancel) for good: a later reconnect does not
+ * consume again. Deliveries the broker sent before it confirmed the cancel are still handed
+ * out by rp_amqp_consumer_next (call it until RP_ETIMEDOUT to collect them), and acks and
+ * rejects keep working on the same connection. Used to drain: cancel, finish or reject what
+ * is held, ack, close. RP_OK (also when the connection was already down: its deliveries go
+ * back to the queue anyway) or RP_EAGAIN when the connection failed on the way. */
+int rp_amqp_consumer_cancel(struct rp_amqp_consumer *c, struct rp_error *err) RP_MUST_CHECK;
+
 /* Wait up to `timeout_ms` for one delivery, reconnecting (with back-off) and resuming the
  * consumer if the connection is lost. Heartbeats are answered only inside this call and the
  * acks: call it at least every heartbeat_s / 2. A long job therefore runs on another thread
@@ -179,6 +187,8 @@ struct rp_amqp_queue_opts {
     long delivery_limit;                 /* x-delivery-limit */
     const char *dead_letter_exchange;    /* x-dead-letter-exchange ("" = default exchange) */
     const char *dead_letter_routing_key; /* x-dead-letter-routing-key */
+    const char *dead_letter_strategy;    /* x-dead-letter-strategy ("at-least-once") */
+    const char *overflow;                /* x-overflow ("reject-publish"; at-least-once needs it) */
 };
 
 /* Declarations are idempotent: declaring the same thing again succeeds; declaring it with
@@ -215,10 +225,11 @@ struct rp_amqp_topology_opts {
 
 /* Declare Rampart's topology: `rampart.jobs` (direct) -> `rampart.jobs.<location>` for each of
  * `locations` (bound by location, delivery limit, dead-lettered through `rampart.jobs.dlx`
- * (fanout) into `rampart.jobs.dead`); `rampart.events` (topic) -> `rampart.mailer` and
- * `rampart.connector` bound to `incident.*`, each with a `.retry` queue that dead-letters back
- * to it through the default exchange once the per-message expiration the publisher sets runs
- * out. All durable, all quorum queues. Idempotent. */
+ * (fanout) into `rampart.jobs.dead`, at-least-once: a dead letter leaves the job queue only
+ * once `rampart.jobs.dead` has confirmed it, so a poison job cannot vanish); `rampart.events`
+ * (topic) -> `rampart.mailer` and `rampart.connector` bound to `incident.*`, each with a `.retry`
+ * queue that dead-letters back to it through the default exchange once the per-message expiration
+ * the publisher sets runs out. All durable, all quorum queues. Idempotent. */
 int rp_amqp_declare_topology(struct rp_amqp_admin *a, const char *const *locations,
                              size_t n_locations, const struct rp_amqp_topology_opts *topts,
                              struct rp_error *err) RP_MUST_CHECK;

@@ -1,0 +1,584 @@
+/* The writer thread: takes finished runs in batches (whatever is ready, up to
+ * RAMPART_WORKER_BATCH, so batching grows by itself under load) and, in this order, upserts
+ * their result documents into MongoDB `results` in one unordered bulk write, publishes each
+ * run.finished.<status> with confirms, records their final status in PostgreSQL with one
+ * guarded statement, and only then reports the runs complete (intake acks). The final status
+ * comes last because a redelivered run that is already final is skipped: so a final status
+ * means its event was confirmed (a worker dying in between makes the event go twice, never
+ * zero times). A transient failure
+ * keeps the batch and retries it with back-off: every step is idempotent, so redoing one is
+ * harmless, and nothing is acked before it is stored and announced. Also: the `results`
+ * indexes and the hourly retention delete. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mongoc/mongoc.h>
+
+#include "consumer.h"
+#include "rampart/log.h"
+#include "rampart/mem.h"
+#include "rampart/metrics.h"
+#include "rampart/mongo.h"
+#include "rampart/pg.h"
+
+#define RETENTION_PERIOD_MS (3600L * 1000) /* results past the retention are deleted this often */
+#define MONGO_TIMEOUT_MS    5000           /* server selection: a down server fails this fast */
+#define FLUSH_MS            5000           /* one wait for the events' confirms */
+#define MAX_PERM_TRIES      10             /* a permanent failure is retried this often */
+#define RESULTS             "results"
+
+static const char finish_sql[] =
+    "UPDATE runs AS r SET status = v.status, finished_at = v.finished_at, error = v.error "
+    "FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) "
+    "AS v(id, status, finished_at, error) "
+    "WHERE r.id = v.id AND r.status IN ('pending', 'queued', 'running')";
+
+struct store {
+    struct wrk_shared *s;
+    const struct wrk_config *cfg;
+    struct rp_mongo *mongo;
+    mongoc_client_t *client;
+    mongoc_collection_t *coll;
+    long long next_mongo_try, next_retention;
+    struct rp_pg *pg;
+    struct rp_amqp_publisher *pub;
+    int need_declare;
+    struct wrk_item **v; /* the batch */
+    size_t n, cap, hint;
+    char last_err[512];
+};
+
+/* ---- MongoDB: connection, indexes, retention ---------------------------------------------- */
+
+static int command(struct store *st, bson_t *cmd, bson_error_t *e)
+{
+    bson_t reply;
+    bool ok = mongoc_collection_write_command_with_opts(st->coll, cmd, NULL, &reply, e);
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+    return ok ? RP_OK : rp_mongo_map_error(e);
+}
+
+/* Append index number *n (then counted) to the `indexes` array of a createIndexes. */
+static void add_index(bson_t *arr, int *n, const char *name, const char *f1, int d1, const char *f2,
+                      int d2, const char *f3, int d3, long ttl_s)
+{
+    bson_t ix, key;
+    char buf[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)(*n)++, &k, buf, sizeof(buf));
+    bson_append_document_begin(arr, k, -1, &ix);
+    bson_append_document_begin(&ix, "key", -1, &key);
+    BSON_APPEND_INT32(&key, f1, d1);
+    if (f2)
+        BSON_APPEND_INT32(&key, f2, d2);
+    if (f3)
+        BSON_APPEND_INT32(&key, f3, d3);
+    bson_append_document_end(&ix, &key);
+    BSON_APPEND_UTF8(&ix, "name", name);
+    if (ttl_s > 0)
+        BSON_APPEND_INT64(&ix, "expireAfterSeconds", ttl_s);
+    bson_append_document_end(arr, &ix);
+}
+
+/* Names of the indexes `results` has (1 each in `have`, same order as `names`). */
+static int existing(struct store *st, const char *const *names, int *have, size_t n)
+{
+    mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(st->coll, NULL);
+    const bson_t *ix;
+    bson_error_t e;
+    while (mongoc_cursor_next(cur, &ix)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, ix, "name") && BSON_ITER_HOLDS_UTF8(&it))
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(bson_iter_utf8(&it, NULL), names[i]) == 0)
+                    have[i] = 1;
+    }
+    int rc = RP_OK;
+    if (mongoc_cursor_error(cur, &e) && e.code != 26) { /* 26: no collection yet */
+        rp_warn("results: cannot list the indexes: %s", e.message);
+        rc = rp_mongo_map_error(&e);
+    }
+    mongoc_cursor_destroy(cur);
+    return rc;
+}
+
+/* The indexes of docs/pipeline.md. Only missing ones are created: FerretDB 1.24 drops the
+ * connection on a createIndexes naming an index that exists (MongoDB accepts it). The
+ * fire_time index carries the retention as a TTL where the server has TTL indexes; FerretDB
+ * has none, and the hourly delete covers it. An existing fire_time index is left as it is. */
+static void create_indexes(struct store *st)
+{
+    static const char *const names[] = {"test_id_1_fire_time_-1", "project_id_1_fire_time_-1",
+                                        "project_id_1_status_1_fire_time_-1", "fire_time_1"};
+    int have[4] = {0};
+    if (existing(st, names, have, 4) != RP_OK)
+        return;
+    bson_error_t e;
+    bson_t arr, *cmd = bson_new();
+    BSON_APPEND_UTF8(cmd, "createIndexes", RESULTS);
+    bson_append_array_begin(cmd, "indexes", -1, &arr);
+    int n = 0;
+    if (!have[0])
+        add_index(&arr, &n, names[0], "test_id", 1, "fire_time", -1, NULL, 0, 0);
+    if (!have[1])
+        add_index(&arr, &n, names[1], "project_id", 1, "fire_time", -1, NULL, 0, 0);
+    if (!have[2])
+        add_index(&arr, &n, names[2], "project_id", 1, "status", 1, "fire_time", -1, 0);
+    bson_append_array_end(cmd, &arr);
+    if (n == 0)
+        bson_destroy(cmd);
+    else if (command(st, cmd, &e) != RP_OK)
+        rp_warn("results: cannot create the indexes: %s (code %u)", e.message, e.code);
+    if (have[3])
+        return;
+    long ttl = st->cfg->retention_days * 86400L;
+    for (int with_ttl = ttl > 0; with_ttl >= 0; with_ttl--) {
+        cmd = bson_new();
+        BSON_APPEND_UTF8(cmd, "createIndexes", RESULTS);
+        bson_append_array_begin(cmd, "indexes", -1, &arr);
+        int one = 0;
+        add_index(&arr, &one, names[3], "fire_time", 1, NULL, 0, NULL, 0, with_ttl ? ttl : 0);
+        bson_append_array_end(cmd, &arr);
+        if (command(st, cmd, &e) == RP_OK)
+            return;
+        if (with_ttl)
+            rp_info("results: no TTL index on this server (%s); retention by the hourly delete",
+                    e.message);
+        else
+            rp_warn("results: cannot create the fire_time index: %s (code %u)", e.message, e.code);
+    }
+}
+
+static void delete_old(struct store *st)
+{
+    bson_t sel = BSON_INITIALIZER, lt, reply;
+    bson_error_t e;
+    int64_t cutoff = rp_now_unix_ms() - st->cfg->retention_days * 86400000LL;
+    bson_append_document_begin(&sel, "fire_time", -1, &lt);
+    BSON_APPEND_DATE_TIME(&lt, "$lt", cutoff);
+    bson_append_document_end(&sel, &lt);
+    if (mongoc_collection_delete_many(st->coll, &sel, NULL, &reply, &e)) {
+        bson_iter_t it;
+        int64_t n = 0;
+        if (bson_iter_init_find(&it, &reply, "deletedCount"))
+            n = bson_iter_as_int64(&it);
+        if (n)
+            rp_info("retention: deleted %lld results older than %ld days", (long long)n,
+                    st->cfg->retention_days);
+        st->next_retention = wrk_now_ms() + RETENTION_PERIOD_MS;
+    } else {
+        rp_warn("retention: cannot delete old results: %s", e.message);
+        st->next_retention = wrk_now_ms() + 60 * 1000;
+    }
+    bson_destroy(&reply);
+    bson_destroy(&sel);
+}
+
+static int ensure_mongo(struct store *st, struct rp_error *err)
+{
+    if (st->coll)
+        return RP_OK;
+    if (!st->mongo) {
+        int rc = rp_mongo_open(st->cfg->mongo_url, MONGO_TIMEOUT_MS, &st->mongo, err);
+        if (rc != RP_OK)
+            return rc == RP_EINVAL ? rc : RP_EAGAIN;
+    }
+    st->client = rp_mongo_acquire(st->mongo);
+    st->coll = rp_mongo_collection(st->mongo, st->client, RESULTS);
+    create_indexes(st);
+    st->next_retention = wrk_now_ms(); /* once at start, then every period */
+    return RP_OK;
+}
+
+/* ---- step 1: the result documents ------------------------------------------------------- */
+
+/* The document without its steps, saying why: for a document the server refuses (too large). */
+static bson_t *strip_doc(const bson_t *doc, const char *why)
+{
+    bson_t *out = bson_new(), empty;
+    bson_iter_t it;
+    if (bson_iter_init(&it, doc))
+        while (bson_iter_next(&it))
+            if (strcmp(bson_iter_key(&it), "steps") != 0)
+                bson_append_iter(out, bson_iter_key(&it), -1, &it);
+    bson_append_array_begin(out, "steps", -1, &empty);
+    bson_append_array_end(out, &empty);
+    char *msg = rp_xasprintf("the result could not be stored whole: %.300s", why);
+    BSON_APPEND_UTF8(out, "store_error", msg);
+    free(msg);
+    return out;
+}
+
+static int upsert_one(struct store *st, struct wrk_item *it, bson_error_t *e)
+{
+    bson_t sel = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&sel, "_id", it->run->run_id);
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    bool ok = mongoc_collection_replace_one(st->coll, &sel, it->doc, &opts, NULL, e);
+    bson_destroy(&sel);
+    bson_destroy(&opts);
+    return ok ? RP_OK : rp_mongo_map_error(e);
+}
+
+/* After a permanent bulk failure: one by one, stripping what the server refuses. */
+static int store_each(struct store *st, struct rp_error *err)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        struct wrk_item *it = st->v[i];
+        bson_error_t e;
+        int rc = upsert_one(st, it, &e);
+        if (rc == RP_OK)
+            continue;
+        if (rp_is_transient(rc) || rc == RP_EEXIST)
+            return rp_mongo_error(err, &e, "storing a result"), RP_EAGAIN;
+        rp_log(RP_LOG_ERROR, it->run->run_id,
+               "result refused by MongoDB (%s): storing it "
+               "without its steps",
+               e.message);
+        bson_t *small = strip_doc(it->doc, e.message);
+        bson_destroy(it->doc);
+        it->doc = small;
+        rc = upsert_one(st, it, &e);
+        if (rp_is_transient(rc) || rc == RP_EEXIST)
+            return rp_mongo_error(err, &e, "storing a result"), RP_EAGAIN;
+        if (rc != RP_OK)
+            rp_log(RP_LOG_ERROR, it->run->run_id, "result not stored: %s", e.message);
+    }
+    return RP_OK;
+}
+
+static int store_docs(struct store *st, struct rp_error *err)
+{
+    int rc = ensure_mongo(st, err);
+    if (rc != RP_OK)
+        return rc;
+    bson_t opts = BSON_INITIALIZER, reply;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    mongoc_bulk_operation_t *bulk =
+        mongoc_collection_create_bulk_operation_with_opts(st->coll, &opts);
+    bson_destroy(&opts);
+    bson_t uopts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&uopts, "upsert", true);
+    bson_error_t e;
+    for (size_t i = 0; i < st->n; i++) {
+        struct wrk_item *it = st->v[i];
+        bson_t sel = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&sel, "_id", it->run->run_id);
+        if (!mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, it->doc, &uopts, &e)) {
+            bson_t *small = strip_doc(it->doc, e.message);
+            bson_destroy(it->doc);
+            it->doc = small;
+            (void)mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, it->doc, &uopts, &e);
+        }
+        bson_destroy(&sel);
+    }
+    bson_destroy(&uopts);
+    uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, &e);
+    bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(bulk);
+    if (ok)
+        return RP_OK;
+    rc = rp_mongo_error(err, &e, "bulk upsert of results");
+    if (rp_is_transient(rc) || rc == RP_EEXIST) /* EEXIST: two upserts raced; again is fine */
+        return RP_EAGAIN;
+    return store_each(st, err);
+}
+
+/* ---- step 2: the final status ------------------------------------------------------------ */
+
+/* Append one element to a PostgreSQL array literal: quoted, or NULL. */
+static void arr_add(struct rp_buf *b, const char *s)
+{
+    (void)rp_buf_append(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
+    if (!s) {
+        (void)rp_buf_append(b, "NULL", 4);
+        return;
+    }
+    (void)rp_buf_append(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            (void)rp_buf_append(b, "\\", 1);
+        (void)rp_buf_append(b, p, 1);
+    }
+    (void)rp_buf_append(b, "\"", 1);
+}
+
+/* Invalid UTF-8 would make PostgreSQL refuse the whole batch: replace such bytes by '?'. */
+static char *valid_utf8(const char *s)
+{
+    char *out = rp_xstrdup(s);
+    unsigned char *p = (unsigned char *)out;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        int ok = n > 0;
+        for (int k = 1; ok && k < n; k++)
+            ok = (p[k] & 0xc0) == 0x80;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+    return out;
+}
+
+static void iso_ms(int64_t ms, char buf[64])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static int finish_runs(struct store *st, struct rp_error *err)
+{
+    if (!st->pg) {
+        int rc = rp_pg_open(st->cfg->pg_url, &st->pg, err);
+        if (rc != RP_OK)
+            return rc;
+    }
+    struct rp_buf ids, statuses, times, errors;
+    struct rp_buf *all[] = {&ids, &statuses, &times, &errors};
+    for (int i = 0; i < 4; i++) {
+        rp_buf_init(all[i], 0);
+        (void)rp_buf_append(all[i], "{", 1);
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        struct wrk_item *it = st->v[i];
+        char at[64];
+        iso_ms(it->finished_ms, at);
+        arr_add(&ids, it->run->run_id);
+        arr_add(&statuses, it->status);
+        arr_add(&times, at);
+        char *e = it->error ? valid_utf8(it->error) : NULL;
+        arr_add(&errors, e);
+        free(e);
+    }
+    for (int i = 0; i < 4; i++)
+        (void)rp_buf_append(all[i], "}", 1);
+    const char *p[] = {ids.data, statuses.data, times.data, errors.data};
+    int rc = rp_pg_exec_idempotent(st->pg, finish_sql, 4, p, NULL, err);
+    for (int i = 0; i < 4; i++)
+        rp_buf_cleanup(all[i]);
+    return rc;
+}
+
+/* ---- step 3: the events ------------------------------------------------------------------- */
+
+static void on_confirm(void *opaque, uint64_t seq, enum rp_amqp_outcome outcome, const char *why)
+{
+    struct store *st = opaque;
+    /* confirms come mostly in publish order: search on from the last hit */
+    for (size_t k = 0; k < st->n; k++) {
+        size_t i = (st->hint + k) % st->n;
+        struct wrk_item *it = st->v[i];
+        if (!it->published || it->seq != seq)
+            continue;
+        st->hint = i + 1;
+        if (outcome == RP_AMQP_FAILED) {
+            it->refused = 1;
+            rp_log(RP_LOG_WARN, it->run->run_id, "run.finished refused by the broker: %s",
+                   why ? why : "no reason");
+        } else {
+            it->confirmed = 1;
+        }
+        return;
+    }
+}
+
+static int publish_events(struct store *st, struct rp_error *err)
+{
+    int rc;
+    if (!st->pub) {
+        struct rp_amqp_opts o = {.name = "worker events publisher"};
+        rc = rp_amqp_publisher_new(st->cfg->amqp_urls, &o, on_confirm, st, &st->pub, err);
+        if (rc != RP_OK)
+            return rc;
+    }
+    if (st->need_declare) { /* an event was refused: the exchange may be gone */
+        struct rp_amqp_admin *a = NULL;
+        rc = rp_amqp_admin_open(st->cfg->amqp_urls, NULL, &a, err);
+        if (rc == RP_OK)
+            rc = rp_amqp_declare_topology(a, NULL, 0, NULL, err);
+        rp_amqp_admin_close(a);
+        if (rc != RP_OK)
+            return rc;
+        st->need_declare = 0;
+    }
+    struct rp_buf body;
+    rp_buf_init(&body, 0);
+    rc = RP_OK;
+    for (size_t i = 0; i < st->n && rc == RP_OK; i++) {
+        struct wrk_item *it = st->v[i];
+        if (it->published && !it->refused)
+            continue;
+        struct rp_run_finished ev = {
+            .run = it->run,
+            .status = it->status,
+            .started_at_ms = it->started_ms,
+            .finished_at_ms = it->finished_ms,
+            .duration_ms = it->duration_ms,
+            .attempt = it->attempt,
+            .error = it->error,
+            .failure = it->failure,
+        };
+        rp_buf_reset(&body);
+        if (rp_run_finished_encode(&ev, &body) != RP_OK) {
+            rp_log(RP_LOG_ERROR, it->run->run_id, "run.finished: cannot encode the event");
+            it->published = it->confirmed = 1;
+            continue;
+        }
+        char key[32];
+        snprintf(key, sizeof(key), "run.finished.%s", it->status);
+        struct rp_amqp_props props = {
+            .content_type = "application/json", .message_id = it->run->run_id, .persistent = 1};
+        /* the confirm can come inside rp_amqp_publish (it reads frames after sending, and
+         * sets it->seq before): the item must already be waiting for it */
+        it->published = 1;
+        it->refused = 0;
+        rc = rp_amqp_publish(st->pub, RP_AMQP_EVENTS_EXCHANGE, key, body.data, body.len, &props, 0,
+                             &it->seq, err);
+        if (rc != RP_OK)
+            it->published = 0; /* not taken */
+    }
+    rp_buf_cleanup(&body);
+    if (rc != RP_OK)
+        return rc;
+    rc = rp_amqp_publisher_flush(st->pub, FLUSH_MS, err);
+    if (rc != RP_OK)
+        return rc;
+    for (size_t i = 0; i < st->n; i++)
+        if (!st->v[i]->confirmed) {
+            st->need_declare = 1;
+            return rp_error_set(err, RP_EIO, "run.finished refused by the broker");
+        }
+    return RP_OK;
+}
+
+/* ---- the batch ---------------------------------------------------------------------------- */
+
+typedef int (*step_fn)(struct store *st, struct rp_error *err);
+
+/* Run one step until it succeeds: transient failures forever (with back-off), permanent ones
+ * MAX_PERM_TRIES times, then the step is given up with an error (the batch goes on: stalling
+ * every run behind one bad batch would be worse). Returns 0 when the worker aborted. */
+static int step(struct store *st, step_fn fn, const char *what)
+{
+    long wait = 100;
+    int perm = 0;
+    for (;;) {
+        if (atomic_load(&st->s->abort))
+            return 0;
+        struct rp_error e = {0};
+        int rc = fn(st, &e);
+        if (rc == RP_OK) {
+            if (st->last_err[0])
+                rp_info("%s: working again", what);
+            st->last_err[0] = '\0';
+            return 1;
+        }
+        if (!rp_is_transient(rc) && ++perm >= MAX_PERM_TRIES) {
+            rp_err("%s: %s; given up for %zu runs", what, e.msg, st->n);
+            return 1;
+        }
+        if (strcmp(st->last_err, e.msg) != 0)
+            rp_warn("%s: %s; retrying (%zu runs waiting)", what, e.msg, st->n);
+        snprintf(st->last_err, sizeof(st->last_err), "%s", e.msg);
+        if (st->pub)
+            (void)rp_amqp_publisher_poll(st->pub, 0, NULL);
+        wrk_nap(st->s, wait);
+        wait = wait * 2 > 5000 ? 5000 : wait * 2;
+    }
+}
+
+static void complete_batch(struct store *st)
+{
+    struct wrk_shared *s = st->s;
+    for (size_t i = 0; i < st->n; i++) {
+        struct wrk_item *it = st->v[i];
+        struct rp_series *fin = strcmp(it->status, "passed") == 0   ? s->m.finished_passed
+                                : strcmp(it->status, "failed") == 0 ? s->m.finished_failed
+                                                                    : s->m.finished_error;
+        rp_series_inc(fin);
+        if (it->dead)
+            rp_series_inc(s->m.dead_lettered);
+        else
+            rp_series_add(s->m.in_flight, -1);
+        rp_log(RP_LOG_DEBUG, it->run->run_id, "run %s stored and announced", it->status);
+        wrk_complete(s, it->msg, 1); /* the message (and it->run) may be freed from here on */
+        wrk_item_free(it);
+        st->v[i] = NULL;
+    }
+    st->n = 0;
+}
+
+static void idle(struct store *st)
+{
+    if (st->pub)
+        (void)rp_amqp_publisher_poll(st->pub, 0, NULL);
+    long long now = wrk_now_ms();
+    if (!st->coll && now >= st->next_mongo_try) {
+        struct rp_error e = {0};
+        if (ensure_mongo(st, &e) != RP_OK) {
+            rp_debug("results: MongoDB not reachable yet: %s", e.msg);
+            st->next_mongo_try = now + 5000;
+        }
+    }
+    if (st->coll && st->cfg->retention_days > 0 && now >= st->next_retention)
+        delete_old(st);
+}
+
+void *wrk_store_main(void *arg)
+{
+    struct wrk_shared *s = arg;
+    struct store st = {.s = s, .cfg = s->cfg};
+    st.cap = (size_t)s->cfg->batch;
+    st.v = rp_xcalloc(st.cap, sizeof(*st.v));
+    for (;;) {
+        if (atomic_load(&s->abort))
+            break;
+        int finished = 0;
+        struct wrk_item *list = wrk_store_take(s, st.cap, 1000, &finished);
+        if (!list) {
+            if (finished)
+                break;
+            idle(&st);
+            continue;
+        }
+        st.n = 0;
+        st.hint = 0;
+        while (list) {
+            st.v[st.n++] = list;
+            list = list->next;
+            st.v[st.n - 1]->next = NULL;
+        }
+        if (!step(&st, store_docs, "storing results in MongoDB") ||
+            !step(&st, publish_events, "publishing run.finished") ||
+            !step(&st, finish_runs, "recording final statuses in PostgreSQL"))
+            break;
+        complete_batch(&st);
+        if (st.coll && st.cfg->retention_days > 0 && wrk_now_ms() >= st.next_retention)
+            delete_old(&st);
+    }
+    for (size_t i = 0; i < st.n; i++) /* after an abort: left unacked */
+        wrk_item_free(st.v[i]);
+    free(st.v);
+    if (st.pub) {
+        struct rp_error e = {0};
+        if (!atomic_load(&s->abort) && rp_amqp_publisher_flush(st.pub, 1000, &e) != RP_OK)
+            rp_warn("events publisher: %s", e.msg);
+        rp_amqp_publisher_free(st.pub);
+    }
+    if (st.coll)
+        mongoc_collection_destroy(st.coll);
+    if (st.client)
+        rp_mongo_release(st.mongo, st.client);
+    rp_mongo_close(st.mongo);
+    rp_pg_close(st.pg);
+    wrk_store_finished(s);
+    return NULL;
+}
