@@ -25,7 +25,7 @@ static const struct rp_setting settings[] = {
     {"RAMPART_SCHEDULER_JOB_RUNS", RP_SET_INT, "1",
      "runs carried by one job message (several amortize the broker's per-message cost)",
      &cfg.job_runs, 1, 1000, NULL, 0},
-    {"RAMPART_SCHEDULER_LEASE", RP_SET_DURATION, "30s",
+    {"RAMPART_SCHEDULER_LEASE", RP_SET_DURATION, "10s",
      "a run still unconfirmed by the broker this long after its creation is published again "
      "by the sweep",
      &cfg.lease_ms, 1000, 3600000, NULL, 0},

@@ -54,7 +54,7 @@ if ! (cd build-asan && ctest -L integration --output-on-failure -V >"$ilog" 2>&1
     tail -100 "$ilog"
     rp_die "integration tests failed (log: $ilog)"
 fi
-grep -E '^([0-9]+: (amqp|pg|mongo)|[0-9]+/[0-9]+ Test #)' "$ilog" | sed 's/^[0-9]*: /    /' || true
+grep -E '^([0-9]+: (amqp|pg|mongo|pipeline)|[0-9]+/[0-9]+ Test #)' "$ilog" | sed 's/^[0-9]*: /    /' || true
 grep -E 'tests passed' "$ilog"
 
 step "service binaries: start, JSON logs, /healthz /readyz /metrics, drain, bad settings"
@@ -62,6 +62,9 @@ tests/integration/services.sh build
 
 step "rampart-worker run: the documented example against httpbin, JUnit, exit codes (sanitizer build)"
 tests/integration/worker_cli.sh build-asan
+
+step "the run pipeline: 3 schedulers + 3 workers, steady and under kill -9 / broker and database restarts"
+tests/integration/pipeline.sh build "${PIPELINE_SCENARIOS:-all}"
 
 step "fuzzing the parsers (${FUZZ_SECONDS}s each)"
 tests/fuzz/run.sh "$FUZZ_SECONDS"

@@ -31,9 +31,9 @@
 #include "worker.h"
 
 #define CACHE_ENTRIES    256
-#define RUN_SLICE_MS     10  /* engine time slice: new messages wait at most this long */
-#define SUSPECT_QUIET_MS 250 /* see "suspects" */
-#define SUSPECT_WAIT_MS  30000
+#define RUN_SLICE_MS     10   /* engine time slice: new messages wait at most this long */
+#define SUSPECT_QUIET_MS 250  /* see "suspects" */
+#define SUSPECT_WAIT_MS  2000 /* on a busy queue: stop taking new messages after this */
 
 static const char start_sql[] =
     "UPDATE runs SET status = 'running', started_at = now(), attempts = attempts + 1 "
