@@ -41,11 +41,14 @@ struct sched_dispatch {
 };
 
 /* queued_at records when the broker confirmed the job, also when a fast worker already moved
- * the run on (the status only ever moves forward). */
+ * the run on (the status only ever moves forward). Rows are locked in id order, as the
+ * worker's batch updates do, so the two never deadlock. */
 static const char queued_sql[] =
-    "UPDATE runs SET queued_at = now(), "
-    "       status = CASE WHEN status = 'pending' THEN 'queued' ELSE status END "
-    "WHERE id = ANY($1::uuid[]) AND queued_at IS NULL";
+    "WITH l AS MATERIALIZED (SELECT id FROM runs WHERE id = ANY($1::uuid[]) AND queued_at IS NULL "
+    "                        ORDER BY id FOR UPDATE) "
+    "UPDATE runs AS r SET queued_at = now(), "
+    "       status = CASE WHEN r.status = 'pending' THEN 'queued' ELSE r.status END "
+    "FROM l WHERE r.id = l.id";
 
 static const char sweep_sql[] =
     "WITH d AS (SELECT id FROM runs WHERE status = 'pending' AND lease_until <= now() "

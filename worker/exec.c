@@ -35,10 +35,13 @@
 #define SUSPECT_QUIET_MS 250  /* see "suspects" */
 #define SUSPECT_WAIT_MS  2000 /* on a busy queue: stop taking new messages after this */
 
+/* locks in id order, like every batch update of runs (no deadlock with the scheduler's) */
 static const char start_sql[] =
-    "UPDATE runs SET status = 'running', started_at = now(), attempts = attempts + 1 "
-    "WHERE id = ANY($1::uuid[]) AND status IN ('pending', 'queued', 'running') "
-    "RETURNING id, attempts";
+    "WITH l AS MATERIALIZED (SELECT id FROM runs WHERE id = ANY($1::uuid[]) "
+    "                        ORDER BY id FOR UPDATE) "
+    "UPDATE runs AS r SET status = 'running', started_at = now(), attempts = r.attempts + 1 "
+    "FROM l WHERE r.id = l.id AND r.status IN ('pending', 'queued', 'running') "
+    "RETURNING r.id, r.attempts";
 
 static const char probe_sql[] =
     "SELECT id, status = 'running', attempts FROM runs WHERE id = ANY($1::uuid[])";

@@ -30,11 +30,15 @@
 #define MAX_PERM_TRIES      10             /* a permanent failure is retried this often */
 #define RESULTS             "results"
 
+/* Every statement that updates a batch of runs locks them in id order first (the scheduler's
+ * `queued` update and the worker's start do the same), so two of them never deadlock. */
 static const char finish_sql[] =
+    "WITH l AS MATERIALIZED (SELECT id FROM runs WHERE id = ANY($1::uuid[]) "
+    "                        ORDER BY id FOR UPDATE) "
     "UPDATE runs AS r SET status = v.status, finished_at = v.finished_at, error = v.error "
     "FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) "
-    "AS v(id, status, finished_at, error) "
-    "WHERE r.id = v.id AND r.status IN ('pending', 'queued', 'running')";
+    "AS v(id, status, finished_at, error), l "
+    "WHERE r.id = v.id AND r.id = l.id AND r.status IN ('pending', 'queued', 'running')";
 
 struct store {
     struct wrk_shared *s;
