@@ -27,3 +27,15 @@ rp_wait_port() {
 }
 
 rp_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# libmongoc keeps per-process counters in /dev/shm/mongoc-PID and removes the file at exit; a
+# process killed with -9 (the fault tests do that) leaves it behind, and a later process that
+# gets the same pid prints a warning to stderr at load time. Remove those of dead processes.
+rp_clean_mongoc_shm() {
+    local f pid
+    for f in /dev/shm/mongoc-*; do
+        [ -e "$f" ] || continue
+        pid=${f##*/mongoc-}
+        kill -0 "$pid" 2>/dev/null || rm -f "$f"
+    done
+}

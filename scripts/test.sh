@@ -15,6 +15,7 @@ step() { rp_say "[$(($(date +%s) - t_start))s] $*"; }
 step "dependencies"
 scripts/deps.sh
 
+rp_clean_mongoc_shm
 step "format check"
 scripts/format.sh --check
 
@@ -57,6 +58,7 @@ fi
 grep -E '^([0-9]+: (amqp|pg|mongo|pipeline)|[0-9]+/[0-9]+ Test #)' "$ilog" | sed 's/^[0-9]*: /    /' || true
 grep -E 'tests passed' "$ilog"
 
+rp_clean_mongoc_shm # what processes killed by the tests above left (see lib.sh)
 step "service binaries: start, JSON logs, /healthz /readyz /metrics, drain, bad settings"
 tests/integration/services.sh build
 
@@ -66,6 +68,7 @@ tests/integration/worker_cli.sh build-asan
 step "the run pipeline: 3 schedulers + 3 workers, steady and under kill -9 / broker and database restarts"
 tests/integration/pipeline.sh build "${PIPELINE_SCENARIOS:-all}"
 
+rp_clean_mongoc_shm
 step "fuzzing the parsers (${FUZZ_SECONDS}s each)"
 tests/fuzz/run.sh "$FUZZ_SECONDS"
 

@@ -60,6 +60,16 @@ MONGO_DB = "rampart"
 BEHIND_TOLERANCE_S = {"steady": 5, "chaos": 10}
 
 
+
+def forget_shm(pid):
+    """libmongoc keeps its counters in /dev/shm/mongoc-PID and removes the file at exit; a
+    process killed with -9 leaves it, and a later process given the same pid then warns on
+    stderr. A killer cleans up after its kill."""
+    try:
+        os.unlink("/dev/shm/mongoc-%d" % pid)
+    except OSError:
+        pass
+
 def say(msg):
     print(msg, flush=True)
 
@@ -346,6 +356,7 @@ class Proc:
             pass
         code = self.popen.wait()
         self._ended(code, "kill -9")
+        forget_shm(self.popen.pid)
         return code
 
     def terminate(self):
