@@ -323,10 +323,14 @@ static void resend_returned(struct sched_dispatch *d)
     }
     rp_amqp_admin_close(a);
     a = NULL;
+    /* taken out first: a return read while sending these appends to a fresh list */
+    struct flight *list = d->returned;
     size_t n = d->n_returned;
-    d->n_returned = 0;
+    d->returned = NULL;
+    d->n_returned = d->cap_returned = 0;
     for (size_t i = 0; i < n; i++)
-        send_flight(d, &d->returned[i]);
+        send_flight(d, &list[i]);
+    free(list);
     return;
 drop:
     rp_amqp_admin_close(a);
