@@ -36,10 +36,13 @@ step "unit tests (ASan + UBSan + LeakSanitizer)"
 (cd build-asan && ctest -L unit --output-on-failure)
 
 # Private servers for the tests: their own directory and ports, so a developer's running
-# Rampart (scripts/run.sh) is left alone, and all of them stopped on exit.
+# Rampart (scripts/run.sh) is left alone, and all of them stopped on exit. The ports are below
+# the kernel's ephemeral range (32768-60999): a client reconnecting to a port in that range
+# while its server restarts can be given that very port as its source and connect to itself,
+# and the restarted server then fails with eaddrinuse (seen once with RabbitMQ on 56672).
 export RAMPART_RUN_DIR=$RP_ROOT/.run/test
-export RAMPART_PG_PORT=56432 RAMPART_AMQP_PORT=56672 RAMPART_AMQP_DIST_PORT=56673
-export RAMPART_EPMD_PORT=55369 RAMPART_MONGO_PORT=58017
+export RAMPART_PG_PORT=16432 RAMPART_AMQP_PORT=16672 RAMPART_AMQP_DIST_PORT=16673
+export RAMPART_EPMD_PORT=14369 RAMPART_MONGO_PORT=18017
 stop_servers() { scripts/servers.sh stop || true; }
 trap stop_servers EXIT
 step "starting test servers (PostgreSQL, RabbitMQ, FerretDB) under .run/test"
