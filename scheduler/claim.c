@@ -78,28 +78,11 @@ static struct sched_run *runs_push(struct sched_runs *r)
     return x;
 }
 
-void sched_array_text(struct rp_buf *b, const char *s)
-{
-    if (b->len == 0 || b->data[b->len - 1] != '{')
-        (void)rp_buf_append(b, ",", 1);
-    if (!s) {
-        (void)rp_buf_append(b, "NULL", 4);
-        return;
-    }
-    (void)rp_buf_append(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            (void)rp_buf_append(b, "\\", 1);
-        (void)rp_buf_append(b, p, 1);
-    }
-    (void)rp_buf_append(b, "\"", 1);
-}
-
 static void array_num(struct rp_buf *b, long long v)
 {
     char tmp[32];
     snprintf(tmp, sizeof(tmp), "%lld", v);
-    sched_array_text(b, tmp);
+    rp_pg_array_add(b, tmp);
 }
 
 /* The arrays of one claim: runs to insert and schedules to advance. */
@@ -141,12 +124,12 @@ static void arrays_cleanup(struct claim_arrays *a)
 
 static void advance(struct claim_arrays *a, const char *id, long long next_ms, const char *error)
 {
-    sched_array_text(&a->s_id, id);
+    rp_pg_array_add(&a->s_id, id);
     if (next_ms >= 0)
         array_num(&a->s_next, next_ms);
     else
-        sched_array_text(&a->s_next, NULL);
-    sched_array_text(&a->s_error, error);
+        rp_pg_array_add(&a->s_next, NULL);
+    rp_pg_array_add(&a->s_error, error);
     a->n_sched++;
 }
 
@@ -207,14 +190,14 @@ static void plan_row(struct claim_ctx *c, PGresult *res, int row, struct claim_a
         j->retries = atoi(PQgetvalue(res, row, 9));
         j->definition = rp_xstrdup(PQgetvalue(res, row, 12));
         j->variables = rp_xstrdup(PQgetvalue(res, row, 13));
-        sched_array_text(&a->id, j->run_id);
-        sched_array_text(&a->project, j->project_id);
-        sched_array_text(&a->test, j->test_id);
+        rp_pg_array_add(&a->id, j->run_id);
+        rp_pg_array_add(&a->project, j->project_id);
+        rp_pg_array_add(&a->test, j->test_id);
         array_num(&a->version, j->test_version);
-        sched_array_text(&a->schedule, j->schedule_id);
-        sched_array_text(&a->env, j->environment_id);
+        rp_pg_array_add(&a->schedule, j->schedule_id);
+        rp_pg_array_add(&a->env, j->environment_id);
         array_num(&a->fire, (long long)j->fire_time_ms);
-        sched_array_text(&a->location, j->location);
+        rp_pg_array_add(&a->location, j->location);
         array_num(&a->retries, j->retries);
         a->n_runs++;
     }

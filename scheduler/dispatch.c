@@ -94,7 +94,7 @@ static void on_confirm(void *opaque, uint64_t seq, enum rp_amqp_outcome outcome,
     if (outcome == RP_AMQP_CONFIRMED) {
         int64_t now = rp_now_unix_ms();
         for (size_t i = 0; i < f->n; i++) {
-            sched_array_text(&d->confirmed, f->ids[i]);
+            rp_pg_array_add(&d->confirmed, f->ids[i]);
             rp_series_observe(d->m_lag, (double)(now - f->fire_ms[i]) / 1000.0);
         }
         d->n_confirmed += f->n;

@@ -81,10 +81,6 @@ int sched_claim(struct rp_pg *pg, const struct sched_config *cfg, struct sched_r
  * is none). Also sets the backlog gauge. */
 int sched_next_due_in(struct rp_pg *pg, int64_t *in_ms, struct rp_error *err) RP_MUST_CHECK;
 
-/* Text form of a PostgreSQL array literal element list, for unnest($n::type[]) parameters.
- * Appends `s` quoted ("..." with \ and " escaped) or NULL. */
-void sched_array_text(struct rp_buf *b, const char *s);
-
 /* ---- dispatch.c --------------------------------------------------------------------------- */
 
 struct sched_dispatch;

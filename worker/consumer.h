@@ -179,6 +179,8 @@ char *wrk_dead_error(const struct rp_amqp_delivery *d, long delivery_limit);
  * engine's shape with no steps. `test_name` may be NULL. Caller bson_destroy()s it. */
 bson_t *wrk_error_result(const char *run_id, const char *test_name, const char *error,
                          int64_t at_ms);
+/* Unix milliseconds as ISO 8601 UTC with milliseconds ("2026-11-23T12:00:00.000Z"). */
+void wrk_iso_ms(int64_t ms, char buf[64]);
 /* The "name" of a test definition (JSON text), or NULL. New string. */
 char *wrk_definition_name(const char *definition);
 /* Fill an item's status / error / failure / duration from its document. */

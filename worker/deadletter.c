@@ -43,7 +43,7 @@ static char *dup_cut(const char *s, size_t max)
     return rp_xstrndup(s, n);
 }
 
-static void iso_ms(int64_t ms, char buf[64])
+void wrk_iso_ms(int64_t ms, char buf[64])
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
@@ -56,7 +56,7 @@ bson_t *wrk_error_result(const char *run_id, const char *test_name, const char *
                          int64_t at_ms)
 {
     char at[64];
-    iso_ms(at_ms, at);
+    wrk_iso_ms(at_ms, at);
     bson_t *doc = bson_new(), sub;
     BSON_APPEND_UTF8(doc, "_id", run_id);
     BSON_APPEND_UTF8(doc, "test", test_name ? test_name : "");

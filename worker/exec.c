@@ -295,10 +295,8 @@ static void launch(struct exec *x, struct wrk_msg *m, const struct rp_job_run *r
 /* Append the ids of `m`'s runs to the array literal `b` ("{a,b"); ids are checked UUIDs. */
 static void add_ids(struct rp_buf *b, const struct wrk_msg *m)
 {
-    for (size_t i = 0; i < m->job->n; i++) {
-        (void)rp_buf_append(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
-        (void)rp_buf_append(b, m->job->runs[i].run_id, strlen(m->job->runs[i].run_id));
-    }
+    for (size_t i = 0; i < m->job->n; i++)
+        rp_pg_array_add(b, m->job->runs[i].run_id);
 }
 
 static struct started *rows_of(PGresult *res, size_t *n)

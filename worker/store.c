@@ -309,23 +309,6 @@ static int store_docs(struct store *st, struct rp_error *err)
 
 /* ---- step 2: the final status ------------------------------------------------------------ */
 
-/* Append one element to a PostgreSQL array literal: quoted, or NULL. */
-static void arr_add(struct rp_buf *b, const char *s)
-{
-    (void)rp_buf_append(b, b->len > 1 ? "," : "", b->len > 1 ? 1 : 0);
-    if (!s) {
-        (void)rp_buf_append(b, "NULL", 4);
-        return;
-    }
-    (void)rp_buf_append(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            (void)rp_buf_append(b, "\\", 1);
-        (void)rp_buf_append(b, p, 1);
-    }
-    (void)rp_buf_append(b, "\"", 1);
-}
-
 /* Invalid UTF-8 would make PostgreSQL refuse the whole batch: replace such bytes by '?'. */
 static char *valid_utf8(const char *s)
 {
@@ -345,15 +328,6 @@ static char *valid_utf8(const char *s)
     return out;
 }
 
-static void iso_ms(int64_t ms, char buf[64])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(buf, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
 static int finish_runs(struct store *st, struct rp_error *err)
 {
     if (!st->pg) {
@@ -370,12 +344,12 @@ static int finish_runs(struct store *st, struct rp_error *err)
     for (size_t i = 0; i < st->n; i++) {
         struct wrk_item *it = st->v[i];
         char at[64];
-        iso_ms(it->finished_ms, at);
-        arr_add(&ids, it->run->run_id);
-        arr_add(&statuses, it->status);
-        arr_add(&times, at);
+        wrk_iso_ms(it->finished_ms, at);
+        rp_pg_array_add(&ids, it->run->run_id);
+        rp_pg_array_add(&statuses, it->status);
+        rp_pg_array_add(&times, at);
         char *e = it->error ? valid_utf8(it->error) : NULL;
-        arr_add(&errors, e);
+        rp_pg_array_add(&errors, e);
         free(e);
     }
     for (int i = 0; i < 4; i++)

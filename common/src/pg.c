@@ -357,3 +357,20 @@ int rp_pg_tx(struct rp_pg *pg, rp_pg_tx_fn fn, void *ctx, struct rp_error *err)
     }
     return rc;
 }
+
+void rp_pg_array_add(struct rp_buf *b, const char *s)
+{
+    if (b->len > 0 && b->data[b->len - 1] != '{')
+        (void)rp_buf_append(b, ",", 1);
+    if (!s) {
+        (void)rp_buf_append(b, "NULL", 4);
+        return;
+    }
+    (void)rp_buf_append(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            (void)rp_buf_append(b, "\\", 1);
+        (void)rp_buf_append(b, p, 1);
+    }
+    (void)rp_buf_append(b, "\"", 1);
+}

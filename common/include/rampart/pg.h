@@ -97,6 +97,13 @@ int rp_pg_map_sqlstate(const char *sqlstate);
  * 57P01..57P03, 25006: connected to a standby). */
 int rp_pg_sqlstate_needs_reconnect(const char *sqlstate);
 
+/* Append one element to a PostgreSQL array literal being built in `b` for a `$n::type[]`
+ * parameter (the caller appends the opening "{" and the closing "}"): a comma when needed,
+ * then `s` quoted with `"` and `\` escaped, or NULL when `s` is NULL. The element is data in a
+ * parameter, never SQL text. */
+struct rp_buf;
+void rp_pg_array_add(struct rp_buf *b, const char *s);
+
 /* -- Schema migrations (pg_migrate.c) ----------------------------------------------------- */
 
 /* One migration file: `NNNN_description.sql` (exactly four digits, version >= 1, description
