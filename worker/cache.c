@@ -44,7 +44,7 @@ struct wrk_cache *wrk_cache_new(size_t capacity)
 
 static void entry_free(struct entry *e)
 {
-    wrk_test_free(e->pub.test);
+    rp_test_free(e->pub.test);
     free(e->pub.error);
     free(e);
 }
@@ -122,7 +122,7 @@ const struct wrk_cached *wrk_cache_get(struct wrk_cache *c, const char *test_id,
     snprintf(e->key, sizeof(e->key), "%s", key);
     struct rp_error err = {0};
     const char *def = definition ? definition : "";
-    if (wrk_test_parse(def, strlen(def), &e->pub.test, &err) != RP_OK) {
+    if (rp_test_parse(def, strlen(def), &e->pub.test, &err) != RP_OK) {
         e->pub.test = NULL;
         e->pub.error = rp_xstrdup(err.msg[0] ? err.msg : "the definition does not parse");
     }

@@ -40,10 +40,10 @@ static const char usage[] =
     "  --help              this text\n";
 
 struct cli {
-    struct wrk_test **tests;
+    struct rp_test **tests;
     char **files;
     size_t n_tests;
-    struct wrk_vars *vars;
+    struct rp_vars *vars;
     long concurrency, repeat;
     size_t body_cap;
     const char *junit, *json;
@@ -91,13 +91,13 @@ static int load_env(struct cli *c, const char *path, struct rp_error *err)
     if (rc != RP_OK)
         return rc;
     struct rp_error perr;
-    rc = wrk_json_parse(text, len, MAX_FILE_BYTES, &doc, &perr);
+    rc = rp_json_parse(text, len, MAX_FILE_BYTES, &doc, &perr);
     if (rc != RP_OK) {
         rc = rp_error_set(err, RP_EINVAL, "%s: %s", path, perr.msg);
         goto out;
     }
     bson_iter_t root, inner;
-    if (wrk_json_root(doc, &root) != RP_OK || !BSON_ITER_HOLDS_DOCUMENT(&root)) {
+    if (rp_json_root(doc, &root) != RP_OK || !BSON_ITER_HOLDS_DOCUMENT(&root)) {
         rc = rp_error_set(err, RP_EINVAL, "%s: expected a JSON object of variables", path);
         goto out;
     }
@@ -108,7 +108,7 @@ static int load_env(struct cli *c, const char *path, struct rp_error *err)
         inner = probe;
     else
         inner = root;
-    rc = wrk_vars_load_object(c->vars, WRK_LAYER_ENVIRONMENT, &inner, &perr);
+    rc = rp_vars_load_object(c->vars, RP_LAYER_ENVIRONMENT, &inner, &perr);
     if (rc != RP_OK)
         rc = rp_error_set(err, RP_EINVAL, "%s: %s", path, perr.msg);
 out:
@@ -124,7 +124,7 @@ static int set_var(struct cli *c, const char *arg, int secret, struct rp_error *
         return rp_error_set(err, RP_EINVAL, "--%svar %s: expected NAME=VALUE",
                             secret ? "secret-" : "", secret ? "(hidden)" : arg);
     char *name = rp_xstrndup(arg, (size_t)(eq - arg));
-    int rc = wrk_vars_set_string(c->vars, WRK_LAYER_OVERRIDE, name, eq + 1, secret);
+    int rc = rp_vars_set_string(c->vars, RP_LAYER_OVERRIDE, name, eq + 1, secret);
     if (rc != RP_OK)
         rc = rp_error_set(err, rc, "--%svar: bad variable name \"%s\"", secret ? "secret-" : "",
                           name);
@@ -155,7 +155,7 @@ static void on_done(void *ud, const char *run_id, bson_t *result)
 {
     struct cli *c = ud;
     (void)run_id;
-    const char *status = wrk_doc_str(result, "status");
+    const char *status = rp_doc_str(result, "status");
     int passed = status && strcmp(status, "passed") == 0;
     int failed = status && strcmp(status, "failed") == 0;
     c->done++;
@@ -165,15 +165,15 @@ static void on_done(void *ud, const char *run_id, bson_t *result)
         c->failed++;
     else
         c->errors++;
-    c->checks += wrk_doc_num(result, "counts.assertions", 0);
-    c->check_failures += wrk_doc_num(result, "counts.failed", 0);
-    c->warnings += wrk_doc_num(result, "counts.warnings", 0);
+    c->checks += rp_doc_num(result, "counts.assertions", 0);
+    c->check_failures += rp_doc_num(result, "counts.failed", 0);
+    c->warnings += rp_doc_num(result, "counts.warnings", 0);
 
     int show = !c->quiet && (c->detail || !passed || c->repeat * (long)c->n_tests <= 100);
     if (show && (passed || c->printed < MAX_PRINTED)) {
         if (c->progress)
             fputs("\r\033[K", stderr);
-        wrk_report_print(stdout, result, c->detail, c->color);
+        rp_report_print(stdout, result, c->detail, c->color);
         if (!passed)
             c->printed++;
     }
@@ -202,7 +202,7 @@ static int write_outputs(struct cli *c, struct rp_error *err)
         FILE *f = fopen(c->junit, "w");
         if (!f)
             return rp_error_set(err, RP_EIO, "--junit %s: %s", c->junit, strerror(errno));
-        int rc = wrk_junit_write(f, c->kept, c->n_kept, err);
+        int rc = rp_junit_write(f, c->kept, c->n_kept, err);
         if (fclose(f) != 0 && rc == RP_OK)
             rc = rp_error_set(err, RP_EIO, "--junit %s: %s", c->junit, strerror(errno));
         if (rc != RP_OK)
@@ -252,7 +252,7 @@ int wrk_cli_run(int argc, char **argv)
     size_t n_envs = 0, n_vars = 0;
     if (sodium_init() < 0)
         return 2;
-    c.vars = wrk_vars_new();
+    c.vars = rp_vars_new();
     optind = 1;
     opterr = 0;
     int ch;
@@ -331,7 +331,7 @@ int wrk_cli_run(int argc, char **argv)
         struct rp_error perr;
         if (read_file(c.files[i], &text, &len, &err) != RP_OK)
             goto fail;
-        int rc = wrk_test_parse(text, len, &c.tests[i], &perr);
+        int rc = rp_test_parse(text, len, &c.tests[i], &perr);
         free(text);
         if (rc != RP_OK) {
             rp_error_set(&err, rc, "%s: %s", c.files[i], perr.msg);
@@ -391,11 +391,11 @@ fail:
 out:
     wrk_engine_free(engine);
     for (size_t i = 0; i < c.n_tests; i++)
-        wrk_test_free(c.tests ? c.tests[i] : NULL);
+        rp_test_free(c.tests ? c.tests[i] : NULL);
     free(c.tests);
     for (size_t i = 0; i < c.n_kept; i++)
         bson_destroy(c.kept[i]);
     free(c.kept);
-    wrk_vars_free(c.vars);
+    rp_vars_free(c.vars);
     return code;
 }

@@ -35,7 +35,7 @@
 
 struct rp_metrics;
 struct rp_series;
-struct wrk_test;
+struct rp_test;
 
 /* The settings of the consumer mode (main.c's table fills it; strings outlive the consumer). */
 struct wrk_config {
@@ -159,8 +159,8 @@ void *wrk_store_main(void *shared);
 
 struct wrk_cache;
 struct wrk_cached {
-    struct wrk_test *test; /* NULL when the definition does not parse */
-    char *error;           /* then: the parser's message */
+    struct rp_test *test; /* NULL when the definition does not parse */
+    char *error;          /* then: the parser's message */
 };
 struct wrk_cache *wrk_cache_new(size_t capacity);
 void wrk_cache_free(struct wrk_cache *c);

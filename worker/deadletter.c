@@ -127,18 +127,18 @@ static char *first_failure(const bson_t *doc)
 
 void wrk_item_read_doc(struct wrk_item *it)
 {
-    const char *status = wrk_doc_str(it->doc, "status");
+    const char *status = rp_doc_str(it->doc, "status");
     if (!status || (strcmp(status, "passed") != 0 && strcmp(status, "failed") != 0))
         status = "error";
     snprintf(it->status, sizeof(it->status), "%s", status);
-    const char *error = wrk_doc_str(it->doc, "error");
+    const char *error = rp_doc_str(it->doc, "error");
     free(it->error);
     it->error = error ? dup_cut(error, 2000) : NULL;
     if (!it->error && strcmp(it->status, "error") == 0)
         it->error = rp_xstrdup("the run could not run");
     free(it->failure);
     it->failure = strcmp(it->status, "failed") == 0 ? first_failure(it->doc) : NULL;
-    it->duration_ms = wrk_doc_num(it->doc, "duration_ms", 0);
+    it->duration_ms = rp_doc_num(it->doc, "duration_ms", 0);
 }
 
 void wrk_item_enrich(struct wrk_item *it)

@@ -32,8 +32,8 @@ struct resp {
 
 struct run {
     struct wrk_engine *e;
-    const struct wrk_test *test;
-    struct wrk_vars *vars;
+    const struct rp_test *test;
+    struct rp_vars *vars;
     char *run_id;
     wrk_done_fn done;
     void *ud;
@@ -41,10 +41,10 @@ struct run {
     struct run *next;                /* ready queue */
     struct run *all_prev, *all_next; /* every run, for wrk_engine_free */
 
-    size_t step;           /* current step index */
-    int in_step;           /* `if` and `each` of the current step already evaluated */
-    int in_flight;         /* a transfer is on the multi handle */
-    struct wrk_value each; /* the `each` array (WRK_V_ARRAY) or MISSING */
+    size_t step;          /* current step index */
+    int in_step;          /* `if` and `each` of the current step already evaluated */
+    int in_flight;        /* a transfer is on the multi handle */
+    struct rp_value each; /* the `each` array (RP_V_ARRAY) or MISSING */
     int each_secret;
     bson_iter_t each_it;
     long iteration; /* -1 without `each` */
@@ -53,7 +53,7 @@ struct run {
 
     /* the step being run: redacted request and records for the document */
     char *red_url, *red_body;
-    struct wrk_kv *red_headers;
+    struct rp_kv *red_headers;
     size_t n_red_headers;
     struct wrk_check_rec *checks;
     size_t n_checks, checks_alloc;
@@ -139,12 +139,12 @@ static void clear_step(struct run *r)
     r->red_headers = NULL;
     r->n_red_headers = 0;
     for (size_t i = 0; i < r->n_checks; i++) {
-        wrk_check_clear(&r->checks[i].check);
+        rp_check_clear(&r->checks[i].check);
         free(r->checks[i].owned);
     }
     r->n_checks = 0;
     for (size_t i = 0; i < r->n_captures; i++)
-        wrk_value_clear(&r->captures[i].value);
+        rp_value_clear(&r->captures[i].value);
     r->n_captures = 0;
 }
 
@@ -167,8 +167,8 @@ static void run_free(struct run *r)
     resp_clear(&r->bufs[1]);
     free(r->checks);
     free(r->captures);
-    wrk_value_clear(&r->each);
-    wrk_vars_free(r->vars);
+    rp_value_clear(&r->each);
+    rp_vars_free(r->vars);
     wrk_result_free(r->result);
     free(r->run_id);
     free(r->error);
@@ -202,19 +202,18 @@ uint64_t wrk_engine_connections(const struct wrk_engine *e)
     return wrk_http_connections(e->http);
 }
 
-int wrk_engine_submit(struct wrk_engine *e, const struct wrk_test *test,
-                      const struct wrk_vars *vars, const char *run_id, wrk_done_fn done, void *ud,
-                      struct rp_error *err)
+int wrk_engine_submit(struct wrk_engine *e, const struct rp_test *test, const struct rp_vars *vars,
+                      const char *run_id, wrk_done_fn done, void *ud, struct rp_error *err)
 {
     if (!test || !done)
         return rp_error_set(err, RP_EINVAL, "wrk_engine_submit: no test or no callback");
-    struct wrk_vars *v = vars ? wrk_vars_clone(vars) : wrk_vars_new();
+    struct rp_vars *v = vars ? rp_vars_clone(vars) : rp_vars_new();
     if (test->variables) {
         bson_iter_t it;
-        if (wrk_json_root(test->variables, &it) == RP_OK && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-            int rc = wrk_vars_load_object(v, WRK_LAYER_TEST, &it, err);
+        if (rp_json_root(test->variables, &it) == RP_OK && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            int rc = rp_vars_load_object(v, RP_LAYER_TEST, &it, err);
             if (rc != RP_OK) {
-                wrk_vars_free(v);
+                rp_vars_free(v);
                 return rc;
             }
         }
@@ -275,14 +274,14 @@ static void ensure_json(struct resp *p)
     }
     if (!looks)
         return;
-    if (wrk_json_parse(p->x.resp_body, p->x.body_len, 0, &p->json, NULL) != RP_OK)
+    if (rp_json_parse(p->x.resp_body, p->x.body_len, 0, &p->json, NULL) != RP_OK)
         p->json = NULL;
 }
 
-static void make_view(struct run *r, struct resp *p, struct wrk_response_view *v)
+static void make_view(struct run *r, struct resp *p, struct rp_response_view *v)
 {
     memset(v, 0, sizeof(*v));
-    v->lookup = wrk_vars_lookup;
+    v->lookup = rp_vars_lookup;
     v->lookup_ud = r->vars;
     if (!p || !p->used || p->x.rc != RP_OK)
         return;
@@ -299,7 +298,7 @@ static void make_view(struct run *r, struct resp *p, struct wrk_response_view *v
 
 /* ---- recording ---------------------------------------------------------------------------- */
 
-static struct wrk_check_rec *add_check(struct run *r, const char *expr, enum wrk_severity sev)
+static struct wrk_check_rec *add_check(struct run *r, const char *expr, enum rp_severity sev)
 {
     if (r->n_checks == r->checks_alloc) {
         r->checks_alloc = r->checks_alloc ? r->checks_alloc * 2 : 8;
@@ -312,7 +311,7 @@ static struct wrk_check_rec *add_check(struct run *r, const char *expr, enum wrk
     return c;
 }
 
-static void record(struct run *r, const struct wrk_step *s, int skipped, struct resp *p,
+static void record(struct run *r, const struct rp_step *s, int skipped, struct resp *p,
                    const char *method, const char *error)
 {
     struct wrk_step_rec rec = {
@@ -331,12 +330,12 @@ static void record(struct run *r, const struct wrk_step *s, int skipped, struct 
         .n_captures = r->n_captures,
         .error = error,
     };
-    wrk_result_add_step(r->result, &rec, wrk_vars_secrets(r->vars));
+    wrk_result_add_step(r->result, &rec, rp_vars_secrets(r->vars));
     clear_step(r);
 }
 
 /* The run cannot go on: remember why (the first reason wins) and stop. */
-static void run_error(struct run *r, const struct wrk_step *s, const char *msg)
+static void run_error(struct run *r, const struct rp_step *s, const char *msg)
 {
     if (!r->error)
         r->error = rp_xasprintf("step %zu (\"%s\"): %s", r->step + 1, s->name ? s->name : "", msg);
@@ -354,7 +353,7 @@ static int render(struct run *r, const char *tmpl, size_t max, char **out, char 
             *red = rp_xstrdup(tmpl);
         return RP_OK;
     }
-    return wrk_template_render(tmpl, r->vars, max, out, red, err);
+    return rp_template_render(tmpl, r->vars, max, out, red, err);
 }
 
 /* Append `s` to `b` as the inside of a JSON string. */
@@ -407,22 +406,22 @@ static int render_json_body(struct run *r, const char *src, char **out, char **r
             whole_end[2 + strspn(whole_end + 2, " \t\r\n")] != ':') {
             /* "${name}" alone as a value (not a key): the variable's JSON value */
             char *name = rp_xstrndup(p + 3, (size_t)(whole_end - p - 3));
-            struct wrk_value v = {0};
+            struct rp_value v = {0};
             int secret = 0;
-            if (wrk_vars_lookup(r->vars, name, &v, &secret) != RP_OK) {
+            if (rp_vars_lookup(r->vars, name, &v, &secret) != RP_OK) {
                 rc = rp_error_set(err, RP_EINVAL, "body: unknown variable ${%s}", name);
                 free(name);
                 goto out;
             }
             free(name);
-            char *js = wrk_value_to_json(&v, 0);
+            char *js = rp_value_to_json(&v, 0);
             (void)rp_buf_append(&b, js, strlen(js));
             if (secret)
                 (void)rp_buf_append(&rb, "\"***\"", 5);
             else
                 (void)rp_buf_append(&rb, js, strlen(js));
             free(js);
-            wrk_value_clear(&v);
+            rp_value_clear(&v);
             p = whole_end + 2;
             continue;
         }
@@ -442,7 +441,7 @@ static int render_json_body(struct run *r, const char *src, char **out, char **r
                 goto out;
             }
             char *piece = rp_xstrndup(p, (size_t)(close - p + 1)), *val = NULL, *rval = NULL;
-            rc = wrk_template_render(piece, r->vars, MAX_BODY_LEN, &val, &rval, err);
+            rc = rp_template_render(piece, r->vars, MAX_BODY_LEN, &val, &rval, err);
             free(piece);
             if (rc != RP_OK)
                 goto out;
@@ -474,7 +473,7 @@ out:
 }
 
 /* Form fields, URL-encoded. The redacted twin keeps "***" readable. */
-static int render_form(struct run *r, const struct wrk_step *s, char **out, char **red,
+static int render_form(struct run *r, const struct rp_step *s, char **out, char **red,
                        struct rp_error *err)
 {
     struct rp_buf b, rb;
@@ -526,7 +525,7 @@ static int render_form(struct run *r, const struct wrk_step *s, char **out, char
 }
 
 /* Render the step's request into r->cur->x (real) and r->red_* (redacted). */
-static int render_request(struct run *r, const struct wrk_step *s, struct rp_error *err)
+static int render_request(struct run *r, const struct rp_step *s, struct rp_error *err)
 {
     struct wrk_xfer *x = &r->cur->x;
     int rc = render(r, s->url, MAX_URL_LEN, &x->url, &r->red_url, err);
@@ -541,7 +540,7 @@ static int render_request(struct run *r, const struct wrk_step *s, struct rp_err
         r->red_headers = rp_xcalloc(s->n_headers, sizeof(*r->red_headers));
     for (size_t i = 0; i < s->n_headers; i++) {
         char *name = NULL, *value = NULL;
-        struct wrk_kv *red = &r->red_headers[r->n_red_headers];
+        struct rp_kv *red = &r->red_headers[r->n_red_headers];
         rc = render(r, s->headers[i].name, MAX_HEADER_LEN, &name, &red->name, err);
         if (rc == RP_OK)
             rc = render(r, s->headers[i].value, MAX_HEADER_LEN, &value, &red->value, err);
@@ -563,21 +562,21 @@ static int render_request(struct run *r, const struct wrk_step *s, struct rp_err
             return rc;
     }
     switch (s->body_kind) {
-    case WRK_BODY_JSON:
+    case RP_BODY_JSON:
         rc = render_json_body(r, s->body ? s->body : "null", &x->req_body, &r->red_body, err);
         if (rc == RP_OK && !has_ct)
             x->req_headers = curl_slist_append(x->req_headers, "Content-Type: application/json");
         break;
-    case WRK_BODY_FORM:
+    case RP_BODY_FORM:
         rc = render_form(r, s, &x->req_body, &r->red_body, err);
         if (rc == RP_OK && !has_ct)
             x->req_headers = curl_slist_append(x->req_headers,
                                                "Content-Type: application/x-www-form-urlencoded");
         break;
-    case WRK_BODY_RAW:
+    case RP_BODY_RAW:
         rc = render(r, s->body ? s->body : "", MAX_BODY_LEN, &x->req_body, &r->red_body, err);
         break;
-    case WRK_BODY_NONE:
+    case RP_BODY_NONE:
         break;
     }
     if (rc != RP_OK)
@@ -617,9 +616,9 @@ static void put_statuses(struct rp_buf *b, const long *st, size_t n, const char 
     }
 }
 
-static void check_status(struct run *r, const struct wrk_step *s, long status)
+static void check_status(struct run *r, const struct rp_step *s, long status)
 {
-    struct wrk_check_rec *c = add_check(r, NULL, WRK_SEV_ERROR);
+    struct wrk_check_rec *c = add_check(r, NULL, RP_SEV_ERROR);
     struct rp_buf b, m;
     int ok = 0;
     for (size_t i = 0; i < s->n_expect_status; i++)
@@ -638,7 +637,7 @@ static void check_status(struct run *r, const struct wrk_step *s, long status)
     c->expr = c->owned;
 }
 
-static int step_reads_json(const struct wrk_step *s)
+static int step_reads_json(const struct rp_step *s)
 {
     if (s->schema)
         return 1;
@@ -653,16 +652,16 @@ static int step_reads_json(const struct wrk_step *s)
 
 /* CHECK: the response of the current step is in r->cur. Captures first (assertions may use
  * them), then the expected status, the schema and the assertions. */
-static void check_step(struct run *r, const struct wrk_step *s)
+static void check_step(struct run *r, const struct rp_step *s)
 {
     struct resp *p = r->cur;
-    struct wrk_response_view view;
+    struct rp_response_view view;
     int step_failed = 0, stop = 0;
     if (step_reads_json(s))
         ensure_json(p);
     make_view(r, p, &view);
     for (size_t i = 0; i < s->n_captures; i++) {
-        const struct wrk_capture *cap = &s->captures[i];
+        const struct rp_capture *cap = &s->captures[i];
         if (r->n_captures == r->captures_alloc) {
             r->captures_alloc = r->captures_alloc ? r->captures_alloc * 2 : 4;
             r->captures = rp_xrealloc(r->captures, r->captures_alloc * sizeof(*r->captures));
@@ -670,13 +669,13 @@ static void check_step(struct run *r, const struct wrk_step *s)
         struct wrk_capture_rec *c = &r->captures[r->n_captures++];
         memset(c, 0, sizeof(*c));
         c->name = cap->name;
-        wrk_expr_value(cap->from, &view, &c->value, &c->secret);
+        rp_expr_value(cap->from, &view, &c->value, &c->secret);
         c->secret |= cap->secret;
         /* A capture that matched nothing leaves the variable as it was: a later ${name} is
          * then an unknown variable, which names the problem. */
-        if (c->value.type != WRK_V_MISSING &&
-            wrk_vars_set(r->vars, WRK_LAYER_CAPTURE, cap->name, &c->value, c->secret) != RP_OK) {
-            struct wrk_check_rec *k = add_check(r, cap->src, WRK_SEV_ERROR);
+        if (c->value.type != RP_V_MISSING &&
+            rp_vars_set(r->vars, RP_LAYER_CAPTURE, cap->name, &c->value, c->secret) != RP_OK) {
+            struct wrk_check_rec *k = add_check(r, cap->src, RP_SEV_ERROR);
             k->check.actual = rp_xstrdup("");
             k->check.message = rp_xasprintf("capture %s: not a valid variable name", cap->name);
             step_failed = 1;
@@ -685,10 +684,10 @@ static void check_step(struct run *r, const struct wrk_step *s)
     if (s->n_expect_status)
         check_status(r, s, p->x.status);
     if (s->schema) {
-        struct wrk_check_rec *c = add_check(r, "schema", WRK_SEV_ERROR);
+        struct wrk_check_rec *c = add_check(r, "schema", RP_SEV_ERROR);
         bson_iter_t root;
-        if (p->json && wrk_json_root(p->json, &root) == RP_OK) {
-            wrk_schema_check(s->schema, &root, &c->check);
+        if (p->json && rp_json_root(p->json, &root) == RP_OK) {
+            rp_schema_check(s->schema, &root, &c->check);
         } else {
             c->check.actual = rp_xstrdup("(not JSON)");
             c->check.message =
@@ -699,11 +698,11 @@ static void check_step(struct run *r, const struct wrk_step *s)
     for (size_t i = 0; i < r->n_checks; i++) /* expected status and schema so far */
         step_failed |= !r->checks[i].check.passed;
     for (size_t i = 0; i < s->n_asserts; i++) {
-        const struct wrk_assertion *a = &s->asserts[i];
+        const struct rp_assertion *a = &s->asserts[i];
         struct wrk_check_rec *c = add_check(r, a->src, a->severity);
-        wrk_expr_check(a->expr, &view, &c->check);
+        rp_expr_check(a->expr, &view, &c->check);
         if (!c->check.passed) {
-            if (a->severity == WRK_SEV_ERROR)
+            if (a->severity == RP_SEV_ERROR)
                 step_failed = 1;
             if (a->stop)
                 stop = 1;
@@ -719,11 +718,11 @@ static void check_step(struct run *r, const struct wrk_step *s)
 /* Move to the next `each` element, or out of the step. */
 static void next_iteration(struct run *r)
 {
-    if (r->each.type == WRK_V_ARRAY && bson_iter_next(&r->each_it)) {
+    if (r->each.type == RP_V_ARRAY && bson_iter_next(&r->each_it)) {
         r->iteration++;
         return;
     }
-    wrk_value_clear(&r->each);
+    rp_value_clear(&r->each);
     r->in_step = 0;
     r->iteration = -1;
     r->step++;
@@ -738,7 +737,7 @@ static void finish_run(struct run *r)
         record(r, &r->test->steps[i], 1, NULL, NULL, NULL);
     }
     const char *status = r->error ? "error" : r->failed ? "failed" : "passed";
-    bson_t *doc = wrk_result_finish(r->result, status, r->error, wrk_vars_secrets(r->vars));
+    bson_t *doc = wrk_result_finish(r->result, status, r->error, rp_vars_secrets(r->vars));
     r->result = NULL;
     if (r->all_prev)
         r->all_prev->all_next = r->all_next;
@@ -754,17 +753,17 @@ static void finish_run(struct run *r)
 
 /* Enter the current step: `if` against the previous response, then `each`. Returns 1 when
  * the step is to be run (r->iteration set for `each`), 0 when it was recorded and left. */
-static int enter_step(struct run *r, const struct wrk_step *s)
+static int enter_step(struct run *r, const struct rp_step *s)
 {
-    struct wrk_response_view view;
+    struct rp_response_view view;
     if (s->if_expr) {
         if (reads_json(s->if_src))
             ensure_json(r->prev);
         make_view(r, r->prev, &view);
-        struct wrk_check c;
-        wrk_expr_check(s->if_expr, &view, &c);
+        struct rp_check c;
+        rp_expr_check(s->if_expr, &view, &c);
         int go = c.passed;
-        wrk_check_clear(&c);
+        rp_check_clear(&c);
         if (!go) {
             record(r, s, 1, NULL, NULL, NULL);
             r->step++;
@@ -778,23 +777,23 @@ static int enter_step(struct run *r, const struct wrk_step *s)
     if (reads_json(s->each_src))
         ensure_json(r->prev);
     make_view(r, r->prev, &view);
-    wrk_expr_value(s->each, &view, &r->each, &r->each_secret);
-    if (r->each.type != WRK_V_ARRAY) {
+    rp_expr_value(s->each, &view, &r->each, &r->each_secret);
+    if (r->each.type != RP_V_ARRAY) {
         char *msg = rp_xasprintf("each %s: expected an array, got %s",
-                                 s->each_src ? s->each_src : "", wrk_value_type_name(r->each.type));
+                                 s->each_src ? s->each_src : "", rp_value_type_name(r->each.type));
         record(r, s, 0, NULL, NULL, msg);
         run_error(r, s, msg);
         free(msg);
-        wrk_value_clear(&r->each);
+        rp_value_clear(&r->each);
         r->in_step = 0;
         r->step++;
         return 0;
     }
     bson_iter_t root;
-    if (wrk_json_root(r->each.doc, &root) != RP_OK || !bson_iter_recurse(&root, &r->each_it) ||
+    if (rp_json_root(r->each.doc, &root) != RP_OK || !bson_iter_recurse(&root, &r->each_it) ||
         !bson_iter_next(&r->each_it)) {
         record(r, s, 1, NULL, NULL, NULL); /* an empty array: nothing to do */
-        wrk_value_clear(&r->each);
+        rp_value_clear(&r->each);
         r->in_step = 0;
         r->step++;
         return 0;
@@ -807,12 +806,12 @@ static int enter_step(struct run *r, const struct wrk_step *s)
 static void advance(struct run *r)
 {
     struct wrk_engine *e = r->e;
-    const struct wrk_test *t = r->test;
+    const struct rp_test *t = r->test;
     struct rp_error err;
     if (!r->result)
         r->result = wrk_result_new(r->run_id, t->name);
     if (r->cur->used) { /* back from REQUEST */
-        const struct wrk_step *s = &t->steps[r->step];
+        const struct rp_step *s = &t->steps[r->step];
         if (r->cur->x.rc != RP_OK) {
             record(r, s, 0, r->cur, r->cur->x.method, r->cur->x.error);
             run_error(r, s, r->cur->x.error);
@@ -826,15 +825,15 @@ static void advance(struct run *r)
         next_iteration(r);
     }
     while (!r->stopped && r->step < t->n_steps) {
-        const struct wrk_step *s = &t->steps[r->step];
+        const struct rp_step *s = &t->steps[r->step];
         if (!r->in_step && !enter_step(r, s))
             continue;
         if (r->iteration >= 0) {
-            struct wrk_value item = {0};
-            wrk_value_from_iter(&item, &r->each_it);
-            int rc = wrk_vars_set(r->vars, WRK_LAYER_CAPTURE, s->each_as ? s->each_as : "item",
-                                  &item, r->each_secret);
-            wrk_value_clear(&item);
+            struct rp_value item = {0};
+            rp_value_from_iter(&item, &r->each_it);
+            int rc = rp_vars_set(r->vars, RP_LAYER_CAPTURE, s->each_as ? s->each_as : "item", &item,
+                                 r->each_secret);
+            rp_value_clear(&item);
             if (rc != RP_OK) {
                 record(r, s, 0, NULL, NULL, "each: `as` is not a valid variable name");
                 run_error(r, s, "each: `as` is not a valid variable name");

@@ -44,12 +44,12 @@ struct wrk_xfer {
     int rc;      /* RP_OK when a response arrived; else RP_E* and `error` */
     char *error; /* "could not resolve host x", "timed out after 500 ms" */
     long status;
-    struct wrk_header *headers;
+    struct rp_header *headers;
     size_t n_headers;
     char *resp_body; /* at most body_cap bytes, NUL-terminated after body_len */
     size_t body_len, body_size;
     int body_truncated;
-    struct wrk_timings timings;
+    struct rp_timings timings;
     long num_connects; /* new connections this transfer opened (0: reused one) */
 
     /* private to http.c */
@@ -85,14 +85,14 @@ struct wrk_result; /* the document of one run, built step by step */
 /* One check as stored: `expr` is the source ("status in [200, 201]", "schema"). */
 struct wrk_check_rec {
     const char *expr;
-    enum wrk_severity severity;
-    struct wrk_check check;
+    enum rp_severity severity;
+    struct rp_check check;
     char *owned; /* `expr` when the engine built it (expected status); freed with the record */
 };
 
 struct wrk_capture_rec {
     const char *name;
-    struct wrk_value value; /* MISSING: nothing matched */
+    struct rp_value value; /* MISSING: nothing matched */
     int secret;
 };
 
@@ -103,7 +103,7 @@ struct wrk_step_rec {
     int skipped;
     /* rendered request, redacted twin (NULL when rendering failed) */
     const char *method, *url, *body;
-    const struct wrk_kv *req_headers;
+    const struct rp_kv *req_headers;
     size_t n_req_headers;
     const struct wrk_xfer *resp; /* NULL: no response */
     const struct wrk_check_rec *checks;

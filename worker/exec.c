@@ -57,7 +57,7 @@ struct xrun {
     struct exec *x;
     struct wrk_item *item;
     const struct wrk_cached *ce;
-    struct wrk_vars *vars;
+    struct rp_vars *vars;
     struct xrun *retry_next;
     struct xrun *prev, *next; /* every run on the engine (freed on abort) */
 };
@@ -156,7 +156,7 @@ static void xrun_free(struct exec *x, struct xrun *xr)
     if (xr->next)
         xr->next->prev = xr->prev;
     wrk_cache_release(x->cache, xr->ce);
-    wrk_vars_free(xr->vars);
+    rp_vars_free(xr->vars);
     free(xr);
 }
 
@@ -177,7 +177,7 @@ static void on_done(void *ud, const char *run_id, bson_t *result)
     struct xrun *xr = ud;
     struct exec *x = xr->x;
     struct wrk_item *it = xr->item;
-    const char *status = wrk_doc_str(result, "status");
+    const char *status = rp_doc_str(result, "status");
     it->tries++;
     if ((!status || strcmp(status, "passed") != 0) && it->tries <= it->run->retries &&
         !atomic_load(&x->s->abort)) {
@@ -223,21 +223,21 @@ static void resubmit(struct exec *x)
 }
 
 /* Load the run's environment (a JSON object of variables) into a new variable set. */
-static int load_vars(const struct rp_job_run *r, struct wrk_vars **out, struct rp_error *err)
+static int load_vars(const struct rp_job_run *r, struct rp_vars **out, struct rp_error *err)
 {
-    struct wrk_vars *v = wrk_vars_new();
+    struct rp_vars *v = rp_vars_new();
     bson_t *doc = NULL;
     const char *text = r->variables ? r->variables : "{}";
-    int rc = wrk_json_parse(text, strlen(text), RP_JOB_MAX_BYTES, &doc, err);
+    int rc = rp_json_parse(text, strlen(text), RP_JOB_MAX_BYTES, &doc, err);
     bson_iter_t root;
-    if (rc == RP_OK && (wrk_json_root(doc, &root) != RP_OK || !BSON_ITER_HOLDS_DOCUMENT(&root)))
+    if (rc == RP_OK && (rp_json_root(doc, &root) != RP_OK || !BSON_ITER_HOLDS_DOCUMENT(&root)))
         rc = rp_error_set(err, RP_EINVAL, "not a JSON object");
     if (rc == RP_OK)
-        rc = wrk_vars_load_object(v, WRK_LAYER_ENVIRONMENT, &root, err);
+        rc = rp_vars_load_object(v, RP_LAYER_ENVIRONMENT, &root, err);
     if (doc)
         bson_destroy(doc);
     if (rc != RP_OK) {
-        wrk_vars_free(v);
+        rp_vars_free(v);
         return rc;
     }
     *out = v;
@@ -274,7 +274,7 @@ static void launch(struct exec *x, struct wrk_msg *m, const struct rp_job_run *r
         abort();
     }
     struct rp_error e = {0};
-    struct wrk_vars *vars = NULL;
+    struct rp_vars *vars = NULL;
     if (load_vars(r, &vars, &e) != RP_OK) {
         wrk_cache_release(x->cache, ce);
         run_error(x, it, "environment variables: ", e.msg);

@@ -59,7 +59,7 @@ static void put_str(bson_t *d, const char *key, const char *s, const char *const
         bson_append_utf8(d, key, -1, s, -1);
         return;
     }
-    char *red = wrk_redact(s, strlen(s), secrets);
+    char *red = rp_redact(s, strlen(s), secrets);
     bson_append_utf8(d, key, -1, red, -1);
     free(red);
 }
@@ -115,7 +115,7 @@ static void put_body(bson_t *d, const struct wrk_xfer *x, const char *const *sec
         if (!secrets) {
             bson_append_utf8(d, "body", -1, body, (int)len);
         } else {
-            char *red = wrk_redact(body, len, secrets);
+            char *red = rp_redact(body, len, secrets);
             bson_append_utf8(d, "body", -1, red, -1);
             free(red);
         }
@@ -133,8 +133,8 @@ static void put_body(bson_t *d, const struct wrk_xfer *x, const char *const *sec
     free(bytes);
 }
 
-static void put_headers(bson_t *d, const char *key, const struct wrk_kv *kv,
-                        const struct wrk_header *hd, size_t n, const char *const *secrets)
+static void put_headers(bson_t *d, const char *key, const struct rp_kv *kv,
+                        const struct rp_header *hd, size_t n, const char *const *secrets)
 {
     bson_t arr, h;
     char ibuf[16];
@@ -153,28 +153,28 @@ static void put_headers(bson_t *d, const char *key, const struct wrk_kv *kv,
 static void put_capture_value(bson_t *d, const struct wrk_capture_rec *c,
                               const char *const *secrets)
 {
-    if (c->value.type == WRK_V_MISSING)
+    if (c->value.type == RP_V_MISSING)
         return;
     if (c->secret) {
         BSON_APPEND_UTF8(d, "value", "***");
         return;
     }
-    if (secrets && (c->value.type == WRK_V_STRING || c->value.type == WRK_V_ARRAY ||
-                    c->value.type == WRK_V_OBJECT)) {
+    if (secrets && (c->value.type == RP_V_STRING || c->value.type == RP_V_ARRAY ||
+                    c->value.type == RP_V_OBJECT)) {
         /* A captured structure may hold another variable's secret: redact its text form, and
          * keep the value's type only when nothing had to be hidden. */
-        char *text = c->value.type == WRK_V_STRING ? rp_xstrdup(c->value.str)
-                                                   : wrk_value_to_json(&c->value, 0);
-        char *red = wrk_redact(text, strlen(text), secrets);
+        char *text = c->value.type == RP_V_STRING ? rp_xstrdup(c->value.str)
+                                                  : rp_value_to_json(&c->value, 0);
+        char *red = rp_redact(text, strlen(text), secrets);
         if (strcmp(text, red) != 0)
             BSON_APPEND_UTF8(d, "value", red);
         else
-            wrk_value_append(d, "value", &c->value);
+            rp_value_append(d, "value", &c->value);
         free(text);
         free(red);
         return;
     }
-    wrk_value_append(d, "value", &c->value);
+    rp_value_append(d, "value", &c->value);
 }
 
 void wrk_result_add_step(struct wrk_result *r, const struct wrk_step_rec *s,
@@ -230,13 +230,13 @@ void wrk_result_add_step(struct wrk_result *r, const struct wrk_step_rec *s,
             put_str(&item, "expr", c->expr, secrets);
             BSON_APPEND_BOOL(&item, "passed", c->check.passed != 0);
             BSON_APPEND_UTF8(&item, "severity",
-                             c->severity == WRK_SEV_WARNING ? "warning" : "error");
+                             c->severity == RP_SEV_WARNING ? "warning" : "error");
             put_str(&item, "actual", c->check.actual, secrets);
             put_str(&item, "message", c->check.message, secrets);
             bson_append_document_end(&arr, &item);
             r->n_assertions++;
             if (!c->check.passed) {
-                if (c->severity == WRK_SEV_WARNING)
+                if (c->severity == RP_SEV_WARNING)
                     r->n_warnings++;
                 else
                     r->n_failed++;
@@ -291,7 +291,7 @@ static void redact_copy(bson_t *dst, bson_iter_t *it, const char *const *secrets
         if (BSON_ITER_HOLDS_UTF8(it)) {
             uint32_t len;
             const char *s = bson_iter_utf8(it, &len);
-            char *red = wrk_redact(s, len, secrets);
+            char *red = rp_redact(s, len, secrets);
             bson_append_utf8(dst, key, -1, red, -1);
             free(red);
         } else if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {

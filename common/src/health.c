@@ -3,10 +3,13 @@
  * computed in memory in microseconds, so one thread keeps up with any scraper, and unlike
  * thread-per-connection a burst of slow or idle clients cannot make it spawn threads without
  * bound (connections are also capped and time out). The handler answers on its second call for
- * a request: answering on the first makes MHD close every connection (5x slower, measured). */
+ * a request: answering on the first makes MHD close every connection (5x slower, measured).
+ * A service may mount an application on the same port (rp_health_set_app: the dashboard); it
+ * then asks for a thread per connection, since its handlers block on databases. */
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +36,11 @@ struct rp_health {
     int ready;
     int draining;
     char *reason;
+    const struct rp_http_app *_Atomic app;
+    void *app_ud;
 };
+
+/* Per-request state of a request served by the endpoint itself (not the application). */
 
 static int first_call_marker;
 
@@ -114,11 +121,22 @@ static enum MHD_Result serve_metrics(struct rp_health *h, struct MHD_Connection 
                  b.len, MHD_RESPMEM_MUST_FREE);
 }
 
+static int own_path(const char *url)
+{
+    return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+           strcmp(url, "/metrics") == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct rp_health *h = cls;
+    const struct rp_http_app *app = atomic_load(&h->app);
+    if (app && *con_cls != &first_call_marker && !own_path(url))
+        return app->handler(h->app_ud, c, url, method, upload_data, upload_data_size, con_cls)
+                   ? MHD_YES
+                   : MHD_NO;
     if (*con_cls == NULL) {
         *con_cls = &first_call_marker; /* headers only: answer on the next call */
         return MHD_YES;
@@ -139,6 +157,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return serve_readyz(h, c);
     if (strcmp(url, "/metrics") == 0)
         return serve_metrics(h, c);
+    if (!app && (strncmp(url, "/api/", 5) == 0 || strcmp(url, "/") == 0))
+        return reply_static(h, c, path, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "{\"error\":{\"code\":\"starting\",\"message\":\"the service is "
+                            "starting; retry in a moment\"}}\n");
     return reply_static(h, c, path, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}\n");
 }
 
@@ -166,8 +188,30 @@ static int resolve(const char *listen, struct addrinfo **out, struct rp_error *e
     return RP_OK;
 }
 
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct rp_health *h = cls;
+    const struct rp_http_app *app = atomic_load(&h->app);
+    if (app && app->completed && *con_cls && *con_cls != &first_call_marker)
+        app->completed(h->app_ud, c, con_cls);
+}
+
+void rp_health_set_app(struct rp_health *h, const struct rp_http_app *app, void *ud)
+{
+    h->app_ud = ud;
+    atomic_store(&h->app, app);
+}
+
 int rp_health_start(const char *listen, struct rp_metrics *metrics, struct rp_health **out,
                     struct rp_error *err)
+{
+    return rp_health_start_opts(listen, metrics, NULL, out, err);
+}
+
+int rp_health_start_opts(const char *listen, struct rp_metrics *metrics,
+                         const struct rp_health_opts *opts, struct rp_health **out,
+                         struct rp_error *err)
 {
     struct addrinfo *ai = NULL;
     struct rp_health *h = NULL;
@@ -183,13 +227,19 @@ int rp_health_start(const char *listen, struct rp_metrics *metrics, struct rp_he
         rp_metrics_counter(h->metrics, "rampart_health_http_requests_total",
                            "Requests to the health endpoint by path and status code.", "path,code");
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned limit = MAX_CONNECTIONS;
+    if (opts && opts->thread_per_connection_limit) {
+        flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+        limit = opts->thread_per_connection_limit;
+    }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-                                 mhd_log, h, /* must come first */
-                                 MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    h->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         h, /* must come first */
+                         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, limit,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->daemon) {
         rc =
             rp_error_set(err, RP_EIO, "cannot listen on %s (address in use or not local?)", listen);

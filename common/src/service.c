@@ -142,7 +142,8 @@ int rp_service_open(const struct rp_service_def *def, int argc, char **argv,
         rp_metrics_add_process(svc->metrics, svc->prog, RP_VERSION);
     svc->ready_gauge = rp_metric_series(
         rp_metrics_gauge(svc->metrics, "rampart_ready", "1 when /readyz answers 200.", NULL), NULL);
-    if (rp_health_start(svc->listen, svc->metrics, &svc->health, &e) != RP_OK) {
+    struct rp_health_opts hopts = {.thread_per_connection_limit = def->http_connection_limit};
+    if (rp_health_start_opts(svc->listen, svc->metrics, &hopts, &svc->health, &e) != RP_OK) {
         rp_log(RP_LOG_FATAL, NULL, "RAMPART_HTTP_LISTEN: %s", e.msg);
         goto out;
     }
@@ -306,4 +307,14 @@ long rp_service_drain_timeout_ms(const struct rp_service *svc)
 int rp_service_draining(const struct rp_service *svc)
 {
     return rp_signals_draining();
+}
+
+int rp_service_ready(struct rp_service *svc)
+{
+    return rp_health_is_ready(svc->health);
+}
+
+void rp_service_set_http_app(struct rp_service *svc, const struct rp_http_app *app, void *ud)
+{
+    rp_health_set_app(svc->health, app, ud);
 }

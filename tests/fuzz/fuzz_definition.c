@@ -1,33 +1,33 @@
-/* libFuzzer target for test definitions (worker/defn.c and what it calls: the JSON reader,
- * expressions, JSON paths, templates, schemas). The input is parsed as a whole definition, and
- * once more planted as a string (an assertion, a URL, a capture, `each`, a header) inside a
- * valid one, to reach the inner parsers quickly. A crash, leak, sanitizer report or broken
- * contract (success without steps, failure without a message) aborts. */
+/* libFuzzer target for test definitions (common/src/testlang/defn.c and what it calls: the JSON
+ * reader, expressions, JSON paths, templates, schemas). The input is parsed as a whole definition,
+ * and once more planted as a string (an assertion, a URL, a capture, `each`, a header) inside a
+ * valid one, to reach the inner parsers quickly. A crash, leak, sanitizer report or broken contract
+ * (success without steps, failure without a message) aborts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rampart/mem.h"
-#include "worker.h"
+#include "rampart/testlang.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void parse(const char *json, size_t len)
 {
-    struct wrk_test *t = NULL;
+    struct rp_test *t = NULL;
     struct rp_error err = {0};
-    int rc = wrk_test_parse(json, len, &t, &err);
+    int rc = rp_test_parse(json, len, &t, &err);
     if (rc == RP_OK) {
         if (!t || t->n_steps == 0 || !t->name)
             abort();
         for (size_t i = 0; i < t->n_steps; i++) {
-            const struct wrk_step *s = &t->steps[i];
+            const struct rp_step *s = &t->steps[i];
             if (!s->name || !s->method || !s->url || s->timeout_ms < 1 || s->timeout_ms > 600000 ||
                 s->follow_redirects < 0 || s->follow_redirects > 10 ||
-                (s->body_kind == WRK_BODY_JSON && !s->body) || (s->each && !s->each_as))
+                (s->body_kind == RP_BODY_JSON && !s->body) || (s->each && !s->each_as))
                 abort();
         }
-        wrk_test_free(t);
+        rp_test_free(t);
     } else if (t || (rc != RP_EINVAL && rc != RP_ENOMEM) || !err.msg[0] ||
                !memchr(err.msg, '\0', sizeof(err.msg))) {
         abort();

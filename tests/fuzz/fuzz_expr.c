@@ -1,38 +1,38 @@
-/* libFuzzer target for the assertion language (worker/expr_parse.c, expr_eval.c): the first line of
- * the input is parsed as an expression and as an operand, then evaluated against a response view
- * whose body is the rest of the input when it is JSON, a fixed JSON document otherwise. A crash,
- * leak, hang or sanitizer report fails; a check must always come back with a message and an actual
- * value, and a secret variable's value must never appear in either. */
+/* libFuzzer target for the assertion language (common/src/testlang/expr_parse.c, expr_eval.c): the
+ * first line of the input is parsed as an expression and as an operand, then evaluated against a
+ * response view whose body is the rest of the input when it is JSON, a fixed JSON document
+ * otherwise. A crash, leak, hang or sanitizer report fails; a check must always come back with a
+ * message and an actual value, and a secret variable's value must never appear in either. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rampart/mem.h"
-#include "worker.h"
+#include "rampart/testlang.h"
 
 static const char fixed_body[] =
     "{\"user\": {\"age\": 12, \"name\": \"Ann\", \"tags\": [\"a\", \"b\"], \"nick\": null,"
     " \"email\": \"a@example.com\"}, \"items\": [{\"price\": 3.5}, {\"price\": 0}],"
     " \"big\": 12345678901234567890, \"s\": \"h\\u00e9llo\", \"ok\": true}";
 
-static struct wrk_header headers[] = {
+static struct rp_header headers[] = {
     {"Content-Type", "application/json"}, {"X-Id", "abc"}, {"x-id", "def"}};
 
-static int lookup(void *ud, const char *name, struct wrk_value *out, int *secret)
+static int lookup(void *ud, const char *name, struct rp_value *out, int *secret)
 {
     if (strcmp(name, "token") == 0) {
-        wrk_value_set_string(out, "S3CR3T-XYZ", 10);
+        rp_value_set_string(out, "S3CR3T-XYZ", 10);
         *secret = 1;
         return RP_OK;
     }
     if (strcmp(name, "n") == 0) {
-        wrk_value_set_number(out, 18);
+        rp_value_set_number(out, 18);
         return RP_OK;
     }
     if (strcmp(name, "body") == 0) {
         bson_iter_t it;
-        if (wrk_json_root(ud, &it) == RP_OK) {
-            wrk_value_from_iter(out, &it);
+        if (rp_json_root(ud, &it) == RP_OK) {
+            rp_value_from_iter(out, &it);
             return RP_OK;
         }
     }
@@ -66,12 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     input = all;
     bson_t *own = NULL;
 
-    if (!fixed && wrk_json_parse(fixed_body, strlen(fixed_body), 0, &fixed, NULL) != RP_OK)
+    if (!fixed && rp_json_parse(fixed_body, strlen(fixed_body), 0, &fixed, NULL) != RP_OK)
         abort();
-    if (nl && wrk_json_parse(nl + 1, size - line - 1, 0, &own, NULL) != RP_OK)
+    if (nl && rp_json_parse(nl + 1, size - line - 1, 0, &own, NULL) != RP_OK)
         own = NULL;
 
-    struct wrk_response_view r = {0};
+    struct rp_response_view r = {0};
     r.status = 200;
     r.headers = headers;
     r.n_headers = 3;
@@ -79,42 +79,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.body_len = size;
     r.body_size = size;
     r.body_json = own ? own : fixed;
-    r.timings = (struct wrk_timings){1, 2, 3, 4, 5};
+    r.timings = (struct rp_timings){1, 2, 3, 4, 5};
     r.lookup = lookup;
     r.lookup_ud = (void *)r.body_json;
 
-    struct wrk_expr *e;
+    struct rp_expr *e;
     struct rp_error err;
-    if (wrk_expr_parse(src, &e, &err) == RP_OK) {
-        struct wrk_check c;
-        struct wrk_value v;
+    if (rp_expr_parse(src, &e, &err) == RP_OK) {
+        struct rp_check c;
+        struct rp_value v;
         int secret;
-        wrk_expr_check(e, &r, &c);
+        rp_expr_check(e, &r, &c);
         if (!c.message || !c.actual || strlen(c.actual) > 1024)
             abort();
         no_secret(c.message, src);
         no_secret(c.actual, src);
-        wrk_check_clear(&c);
-        wrk_expr_value(e, &r, &v, &secret);
-        char *s = wrk_value_to_json(&v, 100);
+        rp_check_clear(&c);
+        rp_expr_value(e, &r, &v, &secret);
+        char *s = rp_value_to_json(&v, 100);
         if (strlen(s) > 100)
             abort();
         free(s);
-        wrk_value_clear(&v);
-        wrk_expr_free(e);
+        rp_value_clear(&v);
+        rp_expr_free(e);
     } else if (strncmp(err.msg, "column ", 7) != 0) {
         abort(); /* every parse error names its column */
     }
-    if (wrk_expr_parse_operand(src, &e, &err) == RP_OK) {
-        struct wrk_value v;
+    if (rp_expr_parse_operand(src, &e, &err) == RP_OK) {
+        struct rp_value v;
         int secret = 0;
-        wrk_expr_value(e, &r, &v, &secret);
-        char *t = wrk_value_to_text(&v);
+        rp_expr_value(e, &r, &v, &secret);
+        char *t = rp_value_to_text(&v);
         if (!secret)
             no_secret(t, src);
         free(t);
-        wrk_value_clear(&v);
-        wrk_expr_free(e);
+        rp_value_clear(&v);
+        rp_expr_free(e);
     }
     if (own)
         bson_destroy(own);

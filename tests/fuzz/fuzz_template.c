@@ -1,18 +1,18 @@
-/* libFuzzer target for ${var} templating (worker/template.c, vars.c): an arbitrary template is
- * checked and rendered against a fixed set of variables in several layers, some secret (one a
- * JSON object whose members are secret too). A crash, leak or sanitizer report fails the run;
- * so does a redacted output that still holds a secret's value, a render that succeeds where the
- * syntax check failed, or output over the cap. */
+/* libFuzzer target for ${var} templating (common/src/testlang/template.c, vars.c): an arbitrary
+ * template is checked and rendered against a fixed set of variables in several layers, some secret
+ * (one a JSON object whose members are secret too). A crash, leak or sanitizer report fails the
+ * run; so does a redacted output that still holds a secret's value, a render that succeeds where
+ * the syntax check failed, or output over the cap. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rampart/mem.h"
-#include "worker.h"
+#include "rampart/testlang.h"
 
 #define CAP 4096
 
-static struct wrk_vars *vars;
+static struct rp_vars *vars;
 
 static void setup(void)
 {
@@ -21,27 +21,27 @@ static void setup(void)
     static const char sec[] = "{\"user\": \"svc-bot\", \"pass\": \"Pa55-w0rd\", \"pin\": 90210}";
     bson_t *doc;
     bson_iter_t it;
-    vars = wrk_vars_new();
-    if (wrk_vars_set_string(vars, WRK_LAYER_PROJECT, "host", "api.example.com", 0) ||
-        wrk_vars_set_string(vars, WRK_LAYER_ENVIRONMENT, "token", "s3cr3t-T0KEN", 1) ||
-        wrk_vars_set_string(vars, WRK_LAYER_TEST, "user", "ann", 0) ||
-        wrk_vars_set_string(vars, WRK_LAYER_OVERRIDE, "key", "KEY123KEY", 1) ||
-        wrk_vars_set_string(vars, WRK_LAYER_CAPTURE, "part", "T0KENKEY", 1) ||
-        wrk_vars_set_string(vars, WRK_LAYER_CAPTURE, "dollar", "${token}", 0) ||
-        wrk_json_parse(obj, strlen(obj), 0, &doc, NULL) || wrk_json_root(doc, &it))
+    vars = rp_vars_new();
+    if (rp_vars_set_string(vars, RP_LAYER_PROJECT, "host", "api.example.com", 0) ||
+        rp_vars_set_string(vars, RP_LAYER_ENVIRONMENT, "token", "s3cr3t-T0KEN", 1) ||
+        rp_vars_set_string(vars, RP_LAYER_TEST, "user", "ann", 0) ||
+        rp_vars_set_string(vars, RP_LAYER_OVERRIDE, "key", "KEY123KEY", 1) ||
+        rp_vars_set_string(vars, RP_LAYER_CAPTURE, "part", "T0KENKEY", 1) ||
+        rp_vars_set_string(vars, RP_LAYER_CAPTURE, "dollar", "${token}", 0) ||
+        rp_json_parse(obj, strlen(obj), 0, &doc, NULL) || rp_json_root(doc, &it))
         abort();
-    struct wrk_value v;
-    wrk_value_from_iter(&v, &it);
-    if (wrk_vars_set(vars, WRK_LAYER_TEST, "obj", &v, 0))
+    struct rp_value v;
+    rp_value_from_iter(&v, &it);
+    if (rp_vars_set(vars, RP_LAYER_TEST, "obj", &v, 0))
         abort();
-    wrk_value_clear(&v);
+    rp_value_clear(&v);
     bson_destroy(doc);
-    if (wrk_json_parse(sec, strlen(sec), 0, &doc, NULL) || wrk_json_root(doc, &it))
+    if (rp_json_parse(sec, strlen(sec), 0, &doc, NULL) || rp_json_root(doc, &it))
         abort();
-    wrk_value_from_iter(&v, &it);
-    if (wrk_vars_set(vars, WRK_LAYER_OVERRIDE, "sec", &v, 1))
+    rp_value_from_iter(&v, &it);
+    if (rp_vars_set(vars, RP_LAYER_OVERRIDE, "sec", &v, 1))
         abort();
-    wrk_value_clear(&v);
+    rp_value_clear(&v);
     bson_destroy(doc);
 }
 
@@ -54,16 +54,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *tmpl = rp_xstrndup((const char *)data, size);
     char *out = NULL, *red = NULL;
     struct rp_error err;
-    int checked = wrk_template_check(tmpl, &err);
-    int rc = wrk_template_render(tmpl, vars, CAP, &out, &red, &err);
+    int checked = rp_template_check(tmpl, &err);
+    int rc = rp_template_render(tmpl, vars, CAP, &out, &red, &err);
     if (rc == RP_OK) {
         if (checked != RP_OK || strlen(out) > CAP)
             abort();
-        for (const char *const *s = wrk_vars_secrets(vars); *s; s++)
+        for (const char *const *s = rp_vars_secrets(vars); *s; s++)
             if (strstr(red, *s))
                 abort();
-        char *again = wrk_redact(out, strlen(out), wrk_vars_secrets(vars));
-        for (const char *const *s = wrk_vars_secrets(vars); *s; s++)
+        char *again = rp_redact(out, strlen(out), rp_vars_secrets(vars));
+        for (const char *const *s = rp_vars_secrets(vars); *s; s++)
             if (strstr(again, *s))
                 abort();
         free(again);
@@ -73,8 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     /* the template text itself, redacted */
-    char *r = wrk_redact(tmpl, strlen(tmpl), wrk_vars_secrets(vars));
-    for (const char *const *s = wrk_vars_secrets(vars); *s; s++)
+    char *r = rp_redact(tmpl, strlen(tmpl), rp_vars_secrets(vars));
+    for (const char *const *s = rp_vars_secrets(vars); *s; s++)
         if (strstr(r, *s))
             abort();
     free(r);

@@ -1,6 +1,6 @@
 /* Integration tests of the test engine (engine.c, http.c, result.c) against a real HTTP server:
  * Debian's python3-httpbin, started here on a free loopback port and killed at the end. Every
- * test runs definitions through wrk_test_parse and the engine, then checks the result document
+ * test runs definitions through rp_test_parse and the engine, then checks the result document
  * the way a user reads it: statuses, messages, captured values, redaction of secrets, body caps,
  * and that 50 runs in a row reuse connections. */
 #include <errno.h>
@@ -126,27 +126,27 @@ static void on_done(void *ud, const char *run_id, bson_t *result)
     c->docs[c->n++] = result;
 }
 
-static struct wrk_test *parse(const char *json)
+static struct rp_test *parse(const char *json)
 {
-    struct wrk_test *t = NULL;
+    struct rp_test *t = NULL;
     struct rp_error err = {0};
-    if (wrk_test_parse(json, strlen(json), &t, &err) != RP_OK)
+    if (rp_test_parse(json, strlen(json), &t, &err) != RP_OK)
         fail_msg("definition does not parse: %s\n%s", err.msg, json);
     return t;
 }
 
-static struct wrk_vars *base_vars(void)
+static struct rp_vars *base_vars(void)
 {
-    struct wrk_vars *v = wrk_vars_new();
-    assert_int_equal(wrk_vars_set_string(v, WRK_LAYER_ENVIRONMENT, "base", base, 0), RP_OK);
+    struct rp_vars *v = rp_vars_new();
+    assert_int_equal(rp_vars_set_string(v, RP_LAYER_ENVIRONMENT, "base", base, 0), RP_OK);
     return v;
 }
 
 /* Run `json` once with `vars` (NULL: just ${base}) on an engine with `body_cap` (0: default). */
-static bson_t *run_with(const char *json, struct wrk_vars *vars, size_t body_cap)
+static bson_t *run_with(const char *json, struct rp_vars *vars, size_t body_cap)
 {
-    struct wrk_test *t = parse(json);
-    struct wrk_vars *own = vars ? NULL : base_vars();
+    struct rp_test *t = parse(json);
+    struct rp_vars *own = vars ? NULL : base_vars();
     struct wrk_engine *e = NULL;
     struct wrk_engine_opts o = {.body_cap = body_cap};
     struct rp_error err = {0};
@@ -160,8 +160,8 @@ static bson_t *run_with(const char *json, struct wrk_vars *vars, size_t body_cap
     assert_int_equal(wrk_engine_in_flight(e), 0);
     assert_int_equal(c.n, 1);
     wrk_engine_free(e);
-    wrk_vars_free(own);
-    wrk_test_free(t);
+    rp_vars_free(own);
+    rp_test_free(t);
     return doc;
 }
 
@@ -177,7 +177,7 @@ static char *to_json(const bson_t *doc)
 
 static void expect_status(const bson_t *doc, const char *status)
 {
-    const char *got = wrk_doc_str(doc, "status");
+    const char *got = rp_doc_str(doc, "status");
     if (!got || strcmp(got, status) != 0) {
         char *j = to_json(doc);
         fail_msg("run status: expected %s, got %s\n%s", status, got ? got : "(none)", j);
@@ -186,7 +186,7 @@ static void expect_status(const bson_t *doc, const char *status)
 
 static const char *str_at(const bson_t *doc, const char *path)
 {
-    const char *s = wrk_doc_str(doc, path);
+    const char *s = rp_doc_str(doc, path);
     if (!s) {
         char *j = to_json(doc);
         fail_msg("%s: no string in the result\n%s", path, j);
@@ -230,23 +230,23 @@ static void test_capture_then_use(void **state)
     assert_string_equal(str_at(r, "test"), "capture");
     assert_string_equal(str_at(r, "steps.0.captures.0.name"), "who");
     assert_string_equal(str_at(r, "steps.0.captures.0.value"), "alice");
-    assert_true(wrk_doc_num(r, "steps.0.captures.1.value", 0) == 3);
+    assert_true(rp_doc_num(r, "steps.0.captures.1.value", 0) == 3);
     assert_string_equal(str_at(r, "steps.0.request.method"), "POST");
     assert_non_null(strstr(str_at(r, "steps.0.request.body"), "\"alice\""));
     assert_non_null(strstr(str_at(r, "steps.1.request.url"), "/anything/alice"));
     assert_string_equal(str_at(r, "steps.1.request.headers.0.value"), "alice-3");
-    assert_true(wrk_doc_num(r, "steps.1.response.status", 0) == 200);
-    assert_true(wrk_doc_num(r, "steps.1.timings.total", 0) > 0);
-    assert_true(wrk_doc_num(r, "steps.1.timings.first_byte", 0) > 0);
-    assert_true(wrk_doc_num(r, "counts.assertions", 0) == 6); /* 1 status + 2 + 3 */
-    assert_true(wrk_doc_num(r, "counts.failed", -1) == 0);
-    assert_true(wrk_doc_num(r, "duration_ms", 0) > 0);
+    assert_true(rp_doc_num(r, "steps.1.response.status", 0) == 200);
+    assert_true(rp_doc_num(r, "steps.1.timings.total", 0) > 0);
+    assert_true(rp_doc_num(r, "steps.1.timings.first_byte", 0) > 0);
+    assert_true(rp_doc_num(r, "counts.assertions", 0) == 6); /* 1 status + 2 + 3 */
+    assert_true(rp_doc_num(r, "counts.failed", -1) == 0);
+    assert_true(rp_doc_num(r, "duration_ms", 0) > 0);
     const char *started = str_at(r, "started_at");
     assert_int_equal(strlen(started), 24); /* 2026-01-02T03:04:05.678Z */
     assert_int_equal(started[23], 'Z');
-    assert_true(wrk_doc_bool(r, "steps.1.assertions.0.passed", 0));
+    assert_true(rp_doc_bool(r, "steps.1.assertions.0.passed", 0));
     assert_string_equal(str_at(r, "steps.1.assertions.0.severity"), "error");
-    assert_non_null(wrk_doc_str(r, "steps.1.response.headers.0.name"));
+    assert_non_null(rp_doc_str(r, "steps.1.response.headers.0.name"));
     bson_destroy(r);
 }
 
@@ -270,7 +270,7 @@ static void test_each_over_array(void **state)
         snprintf(want, sizeof(want), "/anything/%d", 7 + i);
         assert_non_null(strstr(str_at(r, path), want));
         snprintf(path, sizeof(path), "steps.%d.iteration", i + 1);
-        assert_true(wrk_doc_num(r, path, -1) == i);
+        assert_true(rp_doc_num(r, path, -1) == i);
     }
     assert_non_null(strstr(str_at(r, "error"), "expected an array"));
     assert_non_null(strstr(str_at(r, "error"), "step 3"));
@@ -282,7 +282,7 @@ static void test_each_over_array(void **state)
             " {\"name\": \"get\", \"each\": \"$.json.items\","
             "  \"request\": {\"url\": \"${base}/anything/${item}\"}}]}");
     expect_status(r, "passed");
-    assert_true(wrk_doc_bool(r, "steps.1.skipped", 0));
+    assert_true(rp_doc_bool(r, "steps.1.skipped", 0));
     bson_destroy(r);
 }
 
@@ -299,13 +299,13 @@ static void test_if(void **state)
                     "  \"request\": {\"url\": \"${base}/get\"}}]}");
     expect_status(r, "passed");
     assert_int_equal(n_steps(r), 4);
-    assert_false(wrk_doc_bool(r, "steps.1.skipped", 0));
-    assert_true(wrk_doc_num(r, "steps.1.response.status", 0) == 404);
+    assert_false(rp_doc_bool(r, "steps.1.skipped", 0));
+    assert_true(rp_doc_num(r, "steps.1.response.status", 0) == 404);
     /* the previous response (404) decides: "status == 200" is false, "== 404" true */
-    assert_true(wrk_doc_bool(r, "steps.2.skipped", 0));
+    assert_true(rp_doc_bool(r, "steps.2.skipped", 0));
     assert_false(has(r, "steps.2.request"));
-    assert_false(wrk_doc_bool(r, "steps.3.skipped", 0));
-    assert_true(wrk_doc_num(r, "steps.3.response.status", 0) == 200);
+    assert_false(rp_doc_bool(r, "steps.3.skipped", 0));
+    assert_true(rp_doc_num(r, "steps.3.response.status", 0) == 200);
     bson_destroy(r);
 }
 
@@ -315,16 +315,16 @@ static void test_expect_status_list(void **state)
         run("{\"name\": \"ok\", \"steps\": [{\"request\": {\"url\": \"${base}/status/201\"},"
             " \"expect\": {\"status\": [200, 201]}}]}");
     expect_status(r, "passed");
-    assert_true(wrk_doc_bool(r, "steps.0.assertions.0.passed", 0));
+    assert_true(rp_doc_bool(r, "steps.0.assertions.0.passed", 0));
     bson_destroy(r);
     r = run("{\"name\": \"bad\", \"steps\": [{\"request\": {\"url\": \"${base}/status/503\"},"
             " \"expect\": {\"status\": [200, \"3xx\"]}}]}");
     expect_status(r, "failed");
-    assert_false(wrk_doc_bool(r, "steps.0.assertions.0.passed", 1));
+    assert_false(rp_doc_bool(r, "steps.0.assertions.0.passed", 1));
     assert_string_equal(str_at(r, "steps.0.assertions.0.message"),
                         "status: expected 200 or 3xx, got 503");
     assert_string_equal(str_at(r, "steps.0.assertions.0.actual"), "503");
-    assert_true(wrk_doc_num(r, "counts.failed", 0) == 1);
+    assert_true(rp_doc_num(r, "counts.failed", 0) == 1);
     bson_destroy(r);
 }
 
@@ -334,15 +334,15 @@ static void test_severity(void **state)
                     " \"assert\": [\"status == 200\","
                     "  {\"that\": \"time < 0\", \"severity\": \"warning\"}]}]}");
     expect_status(r, "passed"); /* a warning never fails the run */
-    assert_true(wrk_doc_num(r, "counts.warnings", 0) == 1);
-    assert_true(wrk_doc_num(r, "counts.failed", -1) == 0);
+    assert_true(rp_doc_num(r, "counts.warnings", 0) == 1);
+    assert_true(rp_doc_num(r, "counts.failed", -1) == 0);
     assert_string_equal(str_at(r, "steps.0.assertions.1.severity"), "warning");
-    assert_false(wrk_doc_bool(r, "steps.0.assertions.1.passed", 1));
+    assert_false(rp_doc_bool(r, "steps.0.assertions.1.passed", 1));
     bson_destroy(r);
     r = run("{\"name\": \"err\", \"steps\": [{\"request\": {\"url\": \"${base}/get\"},"
             " \"assert\": [\"status == 201\", {\"that\": \"status == 200\"}]}]}");
     expect_status(r, "failed");
-    assert_true(wrk_doc_num(r, "counts.failed", 0) == 1);
+    assert_true(rp_doc_num(r, "counts.failed", 0) == 1);
     assert_non_null(strstr(str_at(r, "steps.0.assertions.0.message"), "201"));
     bson_destroy(r);
 }
@@ -357,8 +357,8 @@ static void test_stop(void **state)
             " {\"name\": \"b\", \"request\": {\"url\": \"${base}/get\"}}]}");
     expect_status(r, "failed");
     assert_int_equal(n_steps(r), 2);
-    assert_true(wrk_doc_num(r, "counts.assertions", 0) == 2); /* the step finishes its checks */
-    assert_true(wrk_doc_bool(r, "steps.1.skipped", 0));
+    assert_true(rp_doc_num(r, "counts.assertions", 0) == 2); /* the step finishes its checks */
+    assert_true(rp_doc_bool(r, "steps.1.skipped", 0));
     bson_destroy(r);
     /* a warning with `stop` ends the test without failing it */
     r = run(
@@ -367,7 +367,7 @@ static void test_stop(void **state)
         "  \"assert\": [{\"that\": \"status == 204\", \"severity\": \"warning\", \"stop\": true}]},"
         " {\"request\": {\"url\": \"${base}/get\"}}]}");
     expect_status(r, "passed");
-    assert_true(wrk_doc_bool(r, "steps.1.skipped", 0));
+    assert_true(rp_doc_bool(r, "steps.1.skipped", 0));
     bson_destroy(r);
     /* stop_on_failure: any error-severity failure of the step ends the test */
     r = run("{\"name\": \"sof\", \"steps\": ["
@@ -375,14 +375,14 @@ static void test_stop(void **state)
             "  \"assert\": [\"status == 201\"]},"
             " {\"request\": {\"url\": \"${base}/get\"}}]}");
     expect_status(r, "failed");
-    assert_true(wrk_doc_bool(r, "steps.1.skipped", 0));
+    assert_true(rp_doc_bool(r, "steps.1.skipped", 0));
     bson_destroy(r);
     /* without either, a failure does not stop the next step */
     r = run("{\"name\": \"go on\", \"steps\": ["
             " {\"request\": {\"url\": \"${base}/get\"}, \"assert\": [\"status == 201\"]},"
             " {\"request\": {\"url\": \"${base}/get\"}}]}");
     expect_status(r, "failed");
-    assert_true(wrk_doc_num(r, "steps.1.response.status", 0) == 200);
+    assert_true(rp_doc_num(r, "steps.1.response.status", 0) == 200);
     bson_destroy(r);
 }
 
@@ -420,7 +420,7 @@ static void test_timeout(void **state)
     assert_string_equal(str_at(r, "error"), "step 1 (\"slow\"): timed out after 500 ms");
     assert_false(has(r, "steps.0.response"));
     assert_true(has(r, "steps.0.timings.total"));
-    assert_true(wrk_doc_bool(r, "steps.1.skipped", 0));
+    assert_true(rp_doc_bool(r, "steps.1.skipped", 0));
     assert_true(secs < 2.5);
     fprintf(stderr, "timeout: the run ended after %.2f s\n", secs);
     bson_destroy(r);
@@ -460,7 +460,7 @@ static void test_render_error(void **state)
     assert_non_null(strstr(str_at(r, "steps.0.error"), "nope"));
     assert_false(has(r, "steps.0.response"));
     assert_int_equal(n_steps(r), 2);
-    assert_true(wrk_doc_bool(r, "steps.1.skipped", 0));
+    assert_true(rp_doc_bool(r, "steps.1.skipped", 0));
     bson_destroy(r);
     /* a stop in the middle of `each`: the iterations so far, then the next steps skipped */
     r = run("{\"name\": \"each stop\", \"steps\": ["
@@ -471,8 +471,8 @@ static void test_render_error(void **state)
             " {\"request\": {\"url\": \"${base}/get\"}}]}");
     expect_status(r, "failed");
     assert_int_equal(n_steps(r), 4); /* first, iterations 0 and 1, last skipped */
-    assert_true(wrk_doc_num(r, "steps.2.iteration", -1) == 1);
-    assert_true(wrk_doc_bool(r, "steps.3.skipped", 0));
+    assert_true(rp_doc_num(r, "steps.2.iteration", -1) == 1);
+    assert_true(rp_doc_bool(r, "steps.3.skipped", 0));
     bson_destroy(r);
 }
 
@@ -483,8 +483,8 @@ static void test_body_cap(void **state)
                          "\"${base}/range/5000\"}, \"assert\": [\"size == 5000\"]}]}",
                          NULL, 1000);
     expect_status(r, "passed");
-    assert_true(wrk_doc_bool(r, "steps.0.response.body_truncated", 0));
-    assert_true(wrk_doc_num(r, "steps.0.response.body_size", 0) == 5000);
+    assert_true(rp_doc_bool(r, "steps.0.response.body_truncated", 0));
+    assert_true(rp_doc_num(r, "steps.0.response.body_size", 0) == 5000);
     assert_int_equal(strlen(str_at(r, "steps.0.response.body")), 1000);
     assert_false(has(r, "steps.0.response.body_encoding"));
     bson_destroy(r);
@@ -493,8 +493,8 @@ static void test_body_cap(void **state)
                  "\"${base}/stream-bytes/100000?seed=1&chunk_size=4096\"}}]}",
                  NULL, 3000);
     expect_status(r, "passed");
-    assert_true(wrk_doc_bool(r, "steps.0.response.body_truncated", 0));
-    assert_true(wrk_doc_num(r, "steps.0.response.body_size", 0) == 100000);
+    assert_true(rp_doc_bool(r, "steps.0.response.body_truncated", 0));
+    assert_true(rp_doc_num(r, "steps.0.response.body_size", 0) == 100000);
     assert_string_equal(str_at(r, "steps.0.response.body_encoding"), "base64");
     assert_int_equal(strlen(str_at(r, "steps.0.response.body")), 4000); /* 3000 bytes */
     bson_destroy(r);
@@ -502,7 +502,7 @@ static void test_body_cap(void **state)
     r = run_with("{\"name\": \"small\", \"steps\": [{\"request\": {\"url\": "
                  "\"${base}/range/100\"}}]}",
                  NULL, 1000);
-    assert_false(wrk_doc_bool(r, "steps.0.response.body_truncated", 1));
+    assert_false(rp_doc_bool(r, "steps.0.response.body_truncated", 1));
     assert_int_equal(strlen(str_at(r, "steps.0.response.body")), 100);
     bson_destroy(r);
 }
@@ -510,8 +510,8 @@ static void test_body_cap(void **state)
 static void test_secrets_redacted(void **state)
 {
     const char *secret = "s3cr3t-T0KEN-value", *late = "L4te-secret-xyz";
-    struct wrk_vars *v = base_vars();
-    assert_int_equal(wrk_vars_set_string(v, WRK_LAYER_ENVIRONMENT, "token", secret, 1), RP_OK);
+    struct rp_vars *v = base_vars();
+    assert_int_equal(rp_vars_set_string(v, RP_LAYER_ENVIRONMENT, "token", secret, 1), RP_OK);
     bson_t *r = run_with(
         "{\"name\": \"secrets\", \"steps\": ["
         " {\"name\": \"send\", \"request\": {\"method\": \"POST\","
@@ -537,25 +537,25 @@ static void test_secrets_redacted(void **state)
     if (strstr(j, secret) || strstr(j, late))
         fail_msg("a secret appears in the result:\n%s", j);
     assert_non_null(strstr(j, "***"));
-    assert_true(wrk_doc_bool(r, "steps.1.assertions.0.passed", 0)); /* the form used ${auth} */
-    assert_true(wrk_doc_bool(r, "steps.1.assertions.1.passed", 0));
+    assert_true(rp_doc_bool(r, "steps.1.assertions.0.passed", 0)); /* the form used ${auth} */
+    assert_true(rp_doc_bool(r, "steps.1.assertions.1.passed", 0));
     assert_string_equal(str_at(r, "steps.0.request.headers.0.value"), "Bearer ***");
     assert_string_equal(str_at(r, "steps.1.request.body"), "a=***&b=x%20y");
     fprintf(stderr, "secrets: %zu bytes of result JSON, no secret in it\n", strlen(j));
     bson_free(j);
     bson_destroy(r);
-    wrk_vars_free(v);
+    rp_vars_free(v);
 }
 
 static void test_concurrent_runs(void **state)
 {
     enum { N = 200 };
-    struct wrk_test *t = parse("{\"name\": \"many\", \"steps\": ["
-                               " {\"request\": {\"url\": \"${base}/get?i=1\"},"
-                               "  \"assert\": [\"status == 200\", \"$.args.i == '1'\"]},"
-                               " {\"request\": {\"url\": \"${base}/anything\"},"
-                               "  \"assert\": [\"status == 200\"]}]}");
-    struct wrk_vars *v = base_vars();
+    struct rp_test *t = parse("{\"name\": \"many\", \"steps\": ["
+                              " {\"request\": {\"url\": \"${base}/get?i=1\"},"
+                              "  \"assert\": [\"status == 200\", \"$.args.i == '1'\"]},"
+                              " {\"request\": {\"url\": \"${base}/anything\"},"
+                              "  \"assert\": [\"status == 200\"]}]}");
+    struct rp_vars *v = base_vars();
     struct wrk_engine *e = NULL;
     struct wrk_engine_opts o = {.max_concurrent = N};
     struct rp_error err = {0};
@@ -575,7 +575,7 @@ static void test_concurrent_runs(void **state)
     assert_int_equal(c.n, N);
     size_t passed = 0;
     for (size_t i = 0; i < c.n; i++) {
-        const char *s = wrk_doc_str(docs[i], "status");
+        const char *s = rp_doc_str(docs[i], "status");
         passed += s && strcmp(s, "passed") == 0;
         if (!s || strcmp(s, "passed") != 0) {
             char *j = to_json(docs[i]);
@@ -589,8 +589,8 @@ static void test_concurrent_runs(void **state)
             (unsigned long long)wrk_engine_connections(e));
     free(docs);
     wrk_engine_free(e);
-    wrk_vars_free(v);
-    wrk_test_free(t);
+    rp_vars_free(v);
+    rp_test_free(t);
 }
 
 /* httpbin closes every connection (werkzeug's dev server sends Connection: close), so reuse is
@@ -677,14 +677,14 @@ static void test_connection_reuse(void **state)
     enum { N = 50 };
     struct ka_server k;
     ka_start(&k);
-    struct wrk_test *t =
+    struct rp_test *t =
         parse("{\"name\": \"reuse\", \"steps\": ["
               " {\"request\": {\"url\": \"${base}/a\"}, \"assert\": [\"$.ok == true\"]},"
               " {\"request\": {\"url\": \"${base}/b\"}, \"expect\": {\"status\": 200}}]}");
-    struct wrk_vars *v = wrk_vars_new();
+    struct rp_vars *v = rp_vars_new();
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", k.port);
-    assert_int_equal(wrk_vars_set_string(v, WRK_LAYER_ENVIRONMENT, "base", url, 0), RP_OK);
+    assert_int_equal(rp_vars_set_string(v, RP_LAYER_ENVIRONMENT, "base", url, 0), RP_OK);
     struct wrk_engine *e = NULL;
     struct rp_error err = {0};
     assert_int_equal(wrk_engine_new(NULL, &e, &err), RP_OK);
@@ -708,8 +708,8 @@ static void test_connection_reuse(void **state)
     assert_int_equal(atomic_load(&k.requests), 2 * N);
     assert_int_equal(atomic_load(&k.accepted), 1);
     assert_int_equal(conns, 1);
-    wrk_vars_free(v);
-    wrk_test_free(t);
+    rp_vars_free(v);
+    rp_test_free(t);
 }
 
 int main(void)

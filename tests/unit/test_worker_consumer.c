@@ -96,10 +96,10 @@ static void test_error_result(void **state)
 {
     bson_t *doc = wrk_error_result("0190d6c3-1f2a-7b3c-8d4e-5f60718293ab", "ping", "it broke",
                                    1767225600000LL);
-    assert_string_equal(wrk_doc_str(doc, "_id"), "0190d6c3-1f2a-7b3c-8d4e-5f60718293ab");
-    assert_string_equal(wrk_doc_str(doc, "status"), "error");
-    assert_string_equal(wrk_doc_str(doc, "error"), "it broke");
-    assert_string_equal(wrk_doc_str(doc, "test"), "ping");
+    assert_string_equal(rp_doc_str(doc, "_id"), "0190d6c3-1f2a-7b3c-8d4e-5f60718293ab");
+    assert_string_equal(rp_doc_str(doc, "status"), "error");
+    assert_string_equal(rp_doc_str(doc, "error"), "it broke");
+    assert_string_equal(rp_doc_str(doc, "test"), "ping");
     struct wrk_item it = {.doc = doc};
     wrk_item_read_doc(&it);
     assert_string_equal(it.status, "error");

@@ -10,6 +10,25 @@
 
 struct rp_health;
 struct rp_metrics;
+struct MHD_Connection;
+
+/* An application served on the same port as the health endpoint (the dashboard's API and UI):
+ * every request whose path is not /healthz, /readyz or /metrics goes to `handler`, with
+ * libmicrohttpd's access-handler arguments (`*con_cls` is the application's per-request state,
+ * NULL on the first call), and `completed` (may be NULL) is called once per request it saw,
+ * when MHD is done with it, to free that state. Both run on the connection's thread. */
+struct rp_http_app {
+    int (*handler)(void *ud, struct MHD_Connection *c, const char *url, const char *method,
+                   const char *upload_data, size_t *upload_data_size, void **con_cls);
+    void (*completed)(void *ud, struct MHD_Connection *c, void **con_cls);
+};
+
+/* Options of rp_health_start. Zero for the default: one polling thread, 128 connections. */
+struct rp_health_opts {
+    /* > 0: a thread per connection, at most this many connections (for an application whose
+     * handlers block on databases); 0: one polling thread, 128 connections. */
+    unsigned thread_per_connection_limit;
+};
 
 /* Start serving on `listen` ("host:port", "[v6addr]:port"; port 0 picks a free port, see
  * rp_health_port). `metrics` is the registry rendered at /metrics and where request counts
@@ -19,6 +38,14 @@ struct rp_metrics;
  * cannot be bound (port in use), with `err` filled. */
 int rp_health_start(const char *listen, struct rp_metrics *metrics, struct rp_health **out,
                     struct rp_error *err) RP_MUST_CHECK;
+/* The same with options (NULL: defaults). */
+int rp_health_start_opts(const char *listen, struct rp_metrics *metrics,
+                         const struct rp_health_opts *opts, struct rp_health **out,
+                         struct rp_error *err) RP_MUST_CHECK;
+
+/* Serve `app` (static data) with `ud` on the endpoint from now on; before this call, other
+ * paths answer 503 {"error":"starting"}. Set once; thread-safe. */
+void rp_health_set_app(struct rp_health *h, const struct rp_http_app *app, void *ud);
 
 /* Stop the server thread and free everything. Accepts NULL. */
 void rp_health_stop(struct rp_health *h);

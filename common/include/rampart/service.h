@@ -58,6 +58,9 @@ struct rp_service_def {
     unsigned default_port;             /* RAMPART_HTTP_LISTEN defaults to 127.0.0.1:<port> */
     const struct rp_setting *settings; /* the service's own settings (may be NULL) */
     size_t n_settings;
+    /* > 0: the endpoint serves an application too (rp_service_set_http_app) with a thread
+     * per connection, at most this many connections; 0: health endpoint only. */
+    unsigned http_connection_limit;
 };
 
 /* A readiness check: RP_OK when the dependency answers; otherwise fill `err` with a short
@@ -102,6 +105,11 @@ void rp_service_use_postgres(struct rp_service *svc, char **conninfo, char **mig
 void rp_service_use_mongo(struct rp_service *svc, char **uri);
 void rp_service_use_rabbitmq(struct rp_service *svc, char **urls);
 
+/* Mount `app` (see health.h) on the endpoint: from now on every path other than /healthz,
+ * /readyz and /metrics goes to it. `ud` must outlive the service. */
+struct rp_http_app;
+void rp_service_set_http_app(struct rp_service *svc, const struct rp_http_app *app, void *ud);
+
 /* Set the drain callback (default: none, the drain ends at once). */
 void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud);
 
@@ -119,5 +127,7 @@ struct rp_metrics *rp_service_metrics(struct rp_service *svc);
 unsigned rp_service_port(const struct rp_service *svc);
 long rp_service_drain_timeout_ms(const struct rp_service *svc);
 int rp_service_draining(const struct rp_service *svc);
+/* Whether /readyz answers 200 now. Thread-safe. */
+int rp_service_ready(struct rp_service *svc);
 
 #endif
