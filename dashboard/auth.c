@@ -16,6 +16,7 @@
 #include "dash.h"
 #include "rampart/log.h"
 #include "rampart/pg.h"
+#include "rampart/secret.h"
 
 #define COOKIE_NAME    "rampart_session"
 #define KEY_PREFIX_LEN 12
@@ -110,18 +111,7 @@ char *dash_seal(struct dash_app *app, const char *plain)
 {
     if (!app->have_secret_key)
         return NULL;
-    size_t n = strlen(plain);
-    size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + n;
-    unsigned char *box = rp_xmalloc(blen);
-    randombytes_buf(box, crypto_secretbox_NONCEBYTES);
-    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)plain, n, box,
-                          app->secret_key);
-    size_t cap = sodium_base64_encoded_len(blen, sodium_base64_VARIANT_ORIGINAL);
-    char *out = rp_xmalloc(cap + 3);
-    memcpy(out, "v1:", 3);
-    sodium_bin2base64(out + 3, cap, box, blen, sodium_base64_VARIANT_ORIGINAL);
-    free(box);
-    return out;
+    return rp_secret_seal(app->secret_key, plain, strlen(plain));
 }
 
 /* ---- sessions --------------------------------------------------------------------------- */

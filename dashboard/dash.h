@@ -115,7 +115,7 @@ struct dash_app {
     struct dash_pool *pool;
     struct rp_mongo *mongo; /* opened lazily by dash_mongo (thread-safe pool) */
     pthread_mutex_t mongo_lock;
-    unsigned char secret_key[32];
+    unsigned char secret_key[32]; /* RP_SECRET_KEY_BYTES */
     int have_secret_key;
     struct dash_metrics *metrics;
 };

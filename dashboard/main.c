@@ -14,6 +14,7 @@
 #include "rampart/health.h"
 #include "rampart/log.h"
 #include "rampart/mongo.h"
+#include "rampart/secret.h"
 #include "rampart/service.h"
 
 extern const struct rp_http_app dash_http_app;
@@ -82,20 +83,16 @@ static const struct rp_service_def def = {
 
 static int load_secret_key(struct dash_app *app)
 {
-    const char *k = cfg.secret_key;
-    if (!k || !*k) {
+    struct rp_error e = {0};
+    int rc = rp_secret_key_parse(cfg.secret_key, app->secret_key, &e);
+    if (rc == RP_ENOENT) {
         rp_warn("RAMPART_SECRET_KEY is empty: secret variables and channel credentials cannot "
                 "be saved until it is set");
         return RP_OK;
     }
-    size_t len = 0;
-    if (strlen(k) != 64 ||
-        sodium_hex2bin(app->secret_key, sizeof(app->secret_key), k, 64, NULL, &len, NULL) != 0 ||
-        len != 32) {
-        rp_log(RP_LOG_FATAL, NULL,
-               "RAMPART_SECRET_KEY must be 64 hex digits (32 bytes), e.g. from "
-               "`openssl rand -hex 32`");
-        return RP_EINVAL;
+    if (rc != RP_OK) {
+        rp_log(RP_LOG_FATAL, NULL, "RAMPART_SECRET_KEY: %s", e.msg);
+        return rc;
     }
     app->have_secret_key = 1;
     return RP_OK;
