@@ -75,6 +75,22 @@ scripts/servers.sh start
 eval "$(scripts/servers.sh env)"
 
 mkdir -p "$PIDS" "$LOGS"
+# The first administrator's password and the key that seals secrets at rest: made once per
+# checkout, kept in .run/secrets.env (mode 0600), the same for every service.
+SECRETS=$RP_RUN/secrets.env
+if [ ! -s "$SECRETS" ]; then
+    umask 077
+    {
+        echo "RAMPART_ADMIN_EMAIL=admin@rampart.local"
+        echo "RAMPART_ADMIN_PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        echo "RAMPART_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    } >"$SECRETS"
+    umask 022
+fi
+set -a
+. "$SECRETS"
+set +a
+export RAMPART_PUBLIC_URL=http://127.0.0.1:${PORT[dashboard]}
 start_demo_target
 for s in "${SERVICES[@]}"; do
     if svc_running "$s"; then
@@ -110,6 +126,8 @@ fi
 cat <<MSG
 
 Rampart is running.
+  dashboard:          http://127.0.0.1:${PORT[dashboard]}/   (API: /api/v1, described at /api/v1/openapi.json)
+  log in as:          $RAMPART_ADMIN_EMAIL / $RAMPART_ADMIN_PASSWORD   (kept in $SECRETS)
   demo project:       "demo" — two tests against httpbin at http://127.0.0.1:$DEMO_PORT, every 10 s
                       (one passes, one fails on purpose). Watch the runs:
                       psql "$RAMPART_PG_URL" -c "SELECT t.name, r.status, count(*) FROM runs r JOIN tests t ON t.id = r.test_id GROUP BY 1, 2"

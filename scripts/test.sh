@@ -71,6 +71,9 @@ tests/integration/worker_cli.sh build-asan
 step "the run pipeline: 3 schedulers + 3 workers, steady and under kill -9 / broker and database restarts"
 tests/integration/pipeline.sh build "${PIPELINE_SCENARIOS:-all}"
 
+step "dashboard API: every route, roles, CSRF, bad input, failover behind HAProxy, drain (sanitizer build)"
+tests/api/run.sh build-asan
+
 rp_clean_mongoc_shm
 step "fuzzing the parsers (${FUZZ_SECONDS}s each)"
 tests/fuzz/run.sh "$FUZZ_SECONDS"
