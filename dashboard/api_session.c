@@ -99,7 +99,8 @@ static void login(struct dash_req *r)
         goto done;
     }
     const char *p[1] = {lower};
-    if (dash_exec(r, "user", "SELECT id, password_hash, disabled FROM users WHERE email = $1", 1, p,
+    if (dash_exec(r, "user",
+                  "SELECT id, password_hash, disabled FROM users WHERE email = lower($1)", 1, p,
                   &res) != RP_OK)
         goto done;
     int found = PQntuples(res) == 1;

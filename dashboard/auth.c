@@ -18,9 +18,8 @@
 #include "rampart/pg.h"
 #include "rampart/secret.h"
 
-#define COOKIE_NAME    "rampart_session"
-#define KEY_PREFIX_LEN 12
-#define MAX_HASHING    4 /* argon2id at 64 MiB each: at most this many at once */
+#define COOKIE_NAME "rampart_session"
+#define MAX_HASHING 4 /* argon2id at 64 MiB each: at most this many at once */
 
 const char *dash_role_name(enum dash_role r)
 {
@@ -160,16 +159,16 @@ static int resolve_key(struct dash_req *r, const char *token)
 {
     /* rpk_<12 prefix chars>_<secret> */
     size_t n = strlen(token);
-    if (n < 4 + KEY_PREFIX_LEN + 2 || n > 200 || strncmp(token, "rpk_", 4) != 0 ||
-        token[4 + KEY_PREFIX_LEN] != '_') {
+    if (n < 4 + DASH_KEY_PREFIX_LEN + 2 || n > 200 || strncmp(token, "rpk_", 4) != 0 ||
+        token[4 + DASH_KEY_PREFIX_LEN] != '_') {
         dash_error(r, 401, "invalid_api_key",
                    "the Authorization header must be \"Bearer rpk_...\" with an API key made "
                    "in the project's settings");
         return RP_EINVAL;
     }
-    char prefix[KEY_PREFIX_LEN + 1], hash[67];
-    memcpy(prefix, token + 4, KEY_PREFIX_LEN);
-    prefix[KEY_PREFIX_LEN] = '\0';
+    char prefix[DASH_KEY_PREFIX_LEN + 1], hash[67];
+    memcpy(prefix, token + 4, DASH_KEY_PREFIX_LEN);
+    prefix[DASH_KEY_PREFIX_LEN] = '\0';
     dash_sha256_bytea(token, hash);
     static const char sql[] =
         "WITH k AS (SELECT id, project_id, role, name FROM api_keys "
@@ -269,7 +268,13 @@ static int project_role(struct dash_req *r, const char *project_id)
         return RP_OK;
     }
     if (r->who.is_admin) {
-        r->who.role = DASH_ROLE_OWNER;
+        /* owner of every project that exists (a made-up id is 404 like for anyone) */
+        const char *p[1] = {project_id};
+        PGresult *res = NULL;
+        if (dash_exec(r, "project", "SELECT 1 FROM projects WHERE id = $1", 1, p, &res) != RP_OK)
+            return RP_EIO;
+        r->who.role = PQntuples(res) == 1 ? DASH_ROLE_OWNER : DASH_ROLE_NONE;
+        PQclear(res);
         return RP_OK;
     }
     static const char sql[] = "SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2";
@@ -375,7 +380,7 @@ int dash_bootstrap_admin(struct dash_app *app, struct rp_error *err)
     /* two copies starting together: the unique e-mail makes one of them a no-op */
     rc = rp_pg_exec_idempotent(pg,
                                "INSERT INTO users (email, name, password_hash, is_admin) "
-                               "VALUES ($1, 'Administrator', $2, true) "
+                               "VALUES (lower($1), 'Administrator', $2, true) "
                                "ON CONFLICT (email) DO NOTHING",
                                2, p, NULL, err);
     if (rc == RP_OK)

@@ -42,6 +42,9 @@ struct dash_config {
     long run_wait_max_ms; /* cap of ?wait on the CI trigger */
 };
 
+/* API keys: "rpk_" + this many random [a-z0-9] + "_" + a random token (auth.c, api_keys.c). */
+#define DASH_KEY_PREFIX_LEN 12
+
 /* ---- roles and the caller ------------------------------------------------------------- */
 enum dash_role { DASH_ROLE_NONE = 0, DASH_ROLE_VIEWER, DASH_ROLE_EDITOR, DASH_ROLE_OWNER };
 const char *dash_role_name(enum dash_role r);
