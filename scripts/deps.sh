@@ -34,4 +34,11 @@ else
     rp_say "Debian packages: all ${#PACKAGES[@]} present"
 fi
 
+# Node.js runs the browser tests (Playwright's client, npm `playwright-core`, driving Debian's
+# chromium): Debian's packages when the machine has no node of its own.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    rp_say "installing Node.js (Debian packages nodejs, npm)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 "$RP_ROOT/scripts/ferretdb.sh" >/dev/null

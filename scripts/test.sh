@@ -74,6 +74,9 @@ tests/integration/pipeline.sh build "${PIPELINE_SCENARIOS:-all}"
 step "dashboard API: every route, roles, CSRF, bad input, failover behind HAProxy, drain (sanitizer build)"
 tests/api/run.sh build-asan
 
+step "web UI: browser journeys (Playwright + chromium), screenshots in build/test-artifacts/browser"
+tests/browser/run.sh build
+
 rp_clean_mongoc_shm
 step "fuzzing the parsers (${FUZZ_SECONDS}s each)"
 tests/fuzz/run.sh "$FUZZ_SECONDS"
