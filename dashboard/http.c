@@ -368,8 +368,9 @@ static int on_request(void *ud, struct MHD_Connection *c, const char *url, const
         r->method = method;
         r->started_ns = mono_ns();
         rp_uuid_v7(r->request_id);
-        const char *q = strchr(url, '?');
-        r->path = q ? rp_xstrndup(url, (size_t)(q - url)) : rp_xstrdup(url);
+        /* MHD gives the path without the query string, already percent-decoded: a "?" here
+         * was %3F in a segment and stays part of it */
+        r->path = rp_xstrdup(url);
         rp_buf_init(&r->body, (size_t)app->cfg->max_body);
         rp_buf_init(&r->out, OUT_CAP);
         fill_ip(r);
