@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cron.h"
+#include "rampart/cron.h"
 #include "rampart/config.h"
 #include "rampart/log.h"
 #include "rampart/mem.h"
@@ -147,7 +147,7 @@ static void plan_row(struct claim_ctx *c, PGresult *res, int row, struct claim_a
     int no_version = PQgetisnull(res, row, 12);
     int64_t due = strtoll(PQgetvalue(res, row, 10), NULL, 10);
     int64_t now = strtoll(PQgetvalue(res, row, 11), NULL, 10);
-    struct sched_cron *cron = NULL;
+    struct rp_cron *cron = NULL;
     struct sched_timing t = {0};
     char *why = NULL;
     int64_t fire = -1, next = -1;
@@ -157,7 +157,7 @@ static void plan_row(struct claim_ctx *c, PGresult *res, int row, struct claim_a
         t.interval_ms = strtoll(PQgetvalue(res, row, 5), NULL, 10) * 1000;
     } else {
         struct rp_error e;
-        if (sched_cron_parse(PQgetvalue(res, row, 6), PQgetvalue(res, row, 7), &cron, &e) != RP_OK)
+        if (rp_cron_parse(PQgetvalue(res, row, 6), PQgetvalue(res, row, 7), &cron, &e) != RP_OK)
             why = rp_xstrdup(e.msg);
         t.cron = cron;
     }
@@ -167,10 +167,10 @@ static void plan_row(struct claim_ctx *c, PGresult *res, int row, struct claim_a
         rp_warn("schedule %s paused: %s", id, why);
         advance(a, id, -1, why);
         free(why);
-        sched_cron_free(cron);
+        rp_cron_free(cron);
         return;
     }
-    sched_cron_free(cron);
+    rp_cron_free(cron);
     advance(a, id, next, NULL);
     if (fire < 0)
         return;

@@ -2,8 +2,9 @@
  * publisher confirms (one message per location and up to job_runs runs), mark the confirmed
  * ones `queued`, declare the queue of a location the broker had none for and send again, and
  * sweep: publish runs left `pending` past their lease (a scheduler died after its commit, or
- * the dashboard created a run-now). Nothing here waits on the broker for long: while it is
- * down runs simply stay pending in PostgreSQL, and the sweep sends them once it is back. */
+ * the dashboard created a run-now or CI run, whose overrides travel with it). Nothing here
+ * waits on the broker for long: while it is down runs simply stay pending in PostgreSQL, and
+ * the sweep sends them once it is back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ static const char sweep_sql[] =
     "      FROM d WHERE r.id = d.id RETURNING r.*) "
     "SELECT u.id, u.project_id, u.test_id, u.test_version, u.schedule_id, u.environment_id, "
     "       floor(extract(epoch FROM u.fire_time) * 1000)::bigint, u.trigger, u.location, "
-    "       u.retries, tv.definition, COALESCE(e.variables::text, '{}') "
+    "       u.retries, tv.definition, COALESCE(e.variables::text, '{}'), u.overrides::text "
     "FROM u LEFT JOIN test_versions tv ON tv.test_id = u.test_id AND tv.version = u.test_version "
     "LEFT JOIN environments e ON e.id = u.environment_id";
 
@@ -420,6 +421,7 @@ size_t sched_dispatch_sweep(struct sched_dispatch *d, struct rp_pg *pg, size_t l
         j->retries = atoi(PQgetvalue(res, i, 9));
         j->definition = rp_xstrdup(PQgetvalue(res, i, 10));
         j->variables = rp_xstrdup(PQgetvalue(res, i, 11));
+        j->overrides = PQgetisnull(res, i, 12) ? NULL : rp_xstrdup(PQgetvalue(res, i, 12));
     }
     PQclear(res);
     size_t n = runs.n;

@@ -22,12 +22,12 @@ struct rp_pg;
 
 /* ---- plan.c: which fire to run and when the schedule is due next (pure) ------------------ */
 
-struct sched_cron;
+struct rp_cron;
 
 /* A schedule's timing: an interval (interval_ms > 0) or a parsed cron expression. */
 struct sched_timing {
     int64_t interval_ms;
-    const struct sched_cron *cron;
+    const struct rp_cron *cron;
 };
 
 /* The catch-up policy of docs/pipeline.md. `due_ms` is the schedule's next_run_at, `now_ms`

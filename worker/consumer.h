@@ -47,6 +47,10 @@ struct wrk_config {
     long delivery_limit;      /* x-delivery-limit of the job queue */
     long retention_days;      /* results older than this are deleted; 0 keeps them */
     long batch;               /* most results written per batch */
+    /* RAMPART_SECRET_KEY: opens the sealed secret variables of environments and overrides
+     * ({"secret": true, "sealed": "v1:..."}); without it, a run using one ends as `error` */
+    unsigned char secret_key[32]; /* RP_SECRET_KEY_BYTES */
+    int have_secret_key;
 };
 
 struct wrk_metrics {

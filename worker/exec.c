@@ -1,10 +1,11 @@
 /* The exec thread: runs the jobs the intake thread hands over on the test engine. For each
  * group of messages taken together it records the start in PostgreSQL with one statement
  * (runs already finished are skipped, not run again), parses definitions through the cache,
- * loads the environment's variables, submits the runs, runs failures again while retries
- * remain, and hands each final result document, enriched, to the writer. Dead letters get
- * their `error` items here too (only for runs still unfinished). The thread owns the engine
- * and its own PostgreSQL connection.
+ * loads the environment's variables and the run's overrides (opening sealed secrets with
+ * RAMPART_SECRET_KEY; one it cannot open makes the run an `error`), submits the runs, runs failures
+ * again while retries remain, and hands each final result document, enriched, to the writer. Dead
+ * letters get their `error` items here too (only for runs still unfinished). The thread owns the
+ * engine and its own PostgreSQL connection.
  *
  * Design note — suspects. A worker that dies returns every message it held, and a quorum
  * queue counts that return towards the delivery limit even for messages it never touched
@@ -23,11 +24,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "consumer.h"
 #include "rampart/log.h"
 #include "rampart/mem.h"
 #include "rampart/metrics.h"
 #include "rampart/pg.h"
+#include "rampart/secret.h"
 #include "worker.h"
 
 #define CACHE_ENTRIES    256
@@ -222,20 +226,121 @@ static void resubmit(struct exec *x)
     }
 }
 
-/* Load the run's environment (a JSON object of variables) into a new variable set. */
-static int load_vars(const struct rp_job_run *r, struct rp_vars **out, struct rp_error *err)
+/* A sealed secret variable as the dashboard stores it: {"secret": true, "sealed": "v1:..."}
+ * (no other member; "secret" may be left out). Returns 1 and the sealed text, or 0. */
+static int sealed_member(const bson_iter_t *member, const char **sealed)
 {
-    struct rp_vars *v = rp_vars_new();
+    bson_iter_t c;
+    *sealed = NULL;
+    if (!BSON_ITER_HOLDS_DOCUMENT(member) || !bson_iter_recurse(member, &c))
+        return 0;
+    while (bson_iter_next(&c)) {
+        const char *k = bson_iter_key(&c);
+        if (strcmp(k, "sealed") == 0 && BSON_ITER_HOLDS_UTF8(&c))
+            *sealed = bson_iter_utf8(&c, NULL);
+        else if (strcmp(k, "secret") != 0 || !BSON_ITER_HOLDS_BOOL(&c))
+            return 0;
+    }
+    return *sealed && rp_secret_is_sealed(*sealed);
+}
+
+/* Open one sealed member into `dst` as {"value": <the opened JSON>, "secret": true}. The
+ * messages name the variable, never its value (nor the parser's excerpt of it). */
+static int open_sealed(const struct wrk_config *cfg, bson_t *dst, const char *name,
+                       const char *sealed, const char *what, struct rp_error *err)
+{
+    if (!cfg->have_secret_key)
+        return rp_error_set(err, RP_EINVAL,
+                            "%s: variable \"%.128s\" is a sealed secret and this worker has no "
+                            "RAMPART_SECRET_KEY (set it to the dashboard's key)",
+                            what, name);
+    char *plain = NULL;
+    size_t len = 0;
+    struct rp_error e = {0};
+    if (rp_secret_open(cfg->secret_key, sealed, &plain, &len, &e) != RP_OK)
+        return rp_error_set(err, RP_EINVAL,
+                            "%s: variable \"%.128s\": the sealed secret cannot be opened (sealed "
+                            "with another RAMPART_SECRET_KEY than this worker's, or altered)",
+                            what, name);
     bson_t *doc = NULL;
-    const char *text = r->variables ? r->variables : "{}";
-    int rc = rp_json_parse(text, strlen(text), RP_JOB_MAX_BYTES, &doc, err);
     bson_iter_t root;
-    if (rc == RP_OK && (rp_json_root(doc, &root) != RP_OK || !BSON_ITER_HOLDS_DOCUMENT(&root)))
-        rc = rp_error_set(err, RP_EINVAL, "not a JSON object");
-    if (rc == RP_OK)
-        rc = rp_vars_load_object(v, RP_LAYER_ENVIRONMENT, &root, err);
+    int rc = rp_json_parse(plain, len, RP_JOB_MAX_BYTES, &doc, &e);
+    sodium_memzero(plain, len);
+    free(plain);
+    if (rc != RP_OK || rp_json_root(doc, &root) != RP_OK) {
+        if (doc)
+            bson_destroy(doc);
+        return rp_error_set(err, RP_EINVAL,
+                            "%s: variable \"%.128s\": the sealed secret does not hold a JSON "
+                            "value",
+                            what, name);
+    }
+    bson_t w;
+    bson_append_document_begin(dst, name, -1, &w);
+    bson_append_iter(&w, "value", -1, &root);
+    BSON_APPEND_BOOL(&w, "secret", true);
+    bson_append_document_end(dst, &w);
+    bson_destroy(doc);
+    return RP_OK;
+}
+
+/* Load a JSON object of variables (`text`; `what` names it in messages) into `layer` of `v`,
+ * sealed secrets opened first. On failure `v` is unchanged in that layer. */
+static int load_layer(const struct wrk_config *cfg, struct rp_vars *v, enum rp_layer layer,
+                      const char *text, const char *what, struct rp_error *err)
+{
+    bson_t *doc = NULL, opened = BSON_INITIALIZER, obj;
+    bson_iter_t root, it;
+    struct rp_error e = {0};
+    int rc = rp_json_parse(text, strlen(text), RP_JOB_MAX_BYTES, &doc, &e);
+    if (rc != RP_OK) {
+        rp_error_set(err, rc, "%s: %s", what, e.msg);
+        goto out;
+    }
+    if (rp_json_root(doc, &root) != RP_OK || !BSON_ITER_HOLDS_DOCUMENT(&root) ||
+        !bson_iter_recurse(&root, &it)) {
+        rc = rp_error_set(err, RP_EINVAL, "%s: not a JSON object", what);
+        goto out;
+    }
+    /* the same object with every sealed member opened, as {"v": {...}} */
+    bson_append_document_begin(&opened, "v", -1, &obj);
+    while (bson_iter_next(&it)) {
+        const char *sealed;
+        if (!sealed_member(&it, &sealed)) {
+            bson_append_iter(&obj, NULL, -1, &it);
+            continue;
+        }
+        rc = open_sealed(cfg, &obj, bson_iter_key(&it), sealed, what, err);
+        if (rc != RP_OK) {
+            bson_append_document_end(&opened, &obj);
+            goto out;
+        }
+    }
+    bson_append_document_end(&opened, &obj);
+    if (rp_json_root(&opened, &root) != RP_OK) {
+        rc = rp_error_set(err, RP_EINVAL, "%s: not a JSON object", what);
+        goto out;
+    }
+    rc = rp_vars_load_object(v, layer, &root, &e);
+    if (rc != RP_OK)
+        rp_error_set(err, rc, "%s: %s", what, e.msg);
+out:
     if (doc)
         bson_destroy(doc);
+    bson_destroy(&opened);
+    return rc;
+}
+
+/* The run's variables: its environment's, then the run-time overrides (a manual or CI run)
+ * in the override layer, above the test's own variables (which the engine adds). */
+static int load_vars(const struct wrk_config *cfg, const struct rp_job_run *r, struct rp_vars **out,
+                     struct rp_error *err)
+{
+    struct rp_vars *v = rp_vars_new();
+    int rc = load_layer(cfg, v, RP_LAYER_ENVIRONMENT, r->variables ? r->variables : "{}",
+                        "environment variables", err);
+    if (rc == RP_OK && r->overrides)
+        rc = load_layer(cfg, v, RP_LAYER_OVERRIDE, r->overrides, "run overrides", err);
     if (rc != RP_OK) {
         rp_vars_free(v);
         return rc;
@@ -275,9 +380,9 @@ static void launch(struct exec *x, struct wrk_msg *m, const struct rp_job_run *r
     }
     struct rp_error e = {0};
     struct rp_vars *vars = NULL;
-    if (load_vars(r, &vars, &e) != RP_OK) {
+    if (load_vars(x->cfg, r, &vars, &e) != RP_OK) {
         wrk_cache_release(x->cache, ce);
-        run_error(x, it, "environment variables: ", e.msg);
+        run_error(x, it, "", e.msg);
         return;
     }
     struct xrun *xr = rp_xcalloc(1, sizeof(*xr));

@@ -8,6 +8,7 @@
 
 #include "consumer.h"
 #include "rampart/log.h"
+#include "rampart/secret.h"
 #include "rampart/service.h"
 #include "worker.h"
 
@@ -17,6 +18,7 @@ static char *migrations_dir;
 static char *mongo_url;
 static char *location;
 static char *crash_marker;
+static char *secret_key;
 static struct wrk_config cfg;
 
 static const struct rp_setting settings[] = {
@@ -41,6 +43,10 @@ static const struct rp_setting settings[] = {
      &cfg.retention_days, 0, 36500, NULL, 0},
     {"RAMPART_WORKER_BATCH", RP_SET_INT, "200",
      "most results written to MongoDB and PostgreSQL in one batch", &cfg.batch, 1, 5000, NULL, 0},
+    {"RAMPART_SECRET_KEY", RP_SET_STRING, "",
+     "32-byte key (64 hex digits) opening the sealed secret variables the dashboard stores; the "
+     "dashboard's key. Empty: runs that use a secret variable end as errors",
+     &secret_key, 0, 0, NULL, 1},
     {"RAMPART_WORKER_TEST_CRASH_MARKER", RP_SET_STRING, "",
      "test-only, never in production: abort() on a job whose test name contains this text "
      "(empty: off)",
@@ -94,6 +100,17 @@ int main(int argc, char **argv)
         rp_service_close(svc);
         return 2;
     }
+    struct rp_error e = {0};
+    int krc = rp_secret_key_parse(secret_key, cfg.secret_key, &e);
+    if (krc != RP_OK && krc != RP_ENOENT) {
+        rp_log(RP_LOG_FATAL, NULL, "RAMPART_SECRET_KEY: %s", e.msg);
+        rp_service_close(svc);
+        return 2;
+    }
+    cfg.have_secret_key = krc == RP_OK;
+    if (!cfg.have_secret_key)
+        rp_info("RAMPART_SECRET_KEY is empty: runs that use a sealed secret variable end as "
+                "errors until it is set (to the dashboard's key)");
     if (*crash_marker)
         rp_warn("RAMPART_WORKER_TEST_CRASH_MARKER is set (\"%s\"): this worker aborts on tests "
                 "whose name contains it; a test-only setting, never use it in production",
@@ -108,7 +125,6 @@ int main(int argc, char **argv)
     cfg.location = location;
     cfg.crash_marker = crash_marker;
     struct wrk_consumer *w = NULL;
-    struct rp_error e = {0};
     if (wrk_consumer_start(&cfg, rp_service_metrics(svc), &w, &e) != RP_OK) {
         rp_log(RP_LOG_FATAL, NULL, "%s", e.msg);
         rp_service_close(svc);

@@ -1,5 +1,5 @@
-/* Cron expressions (see cron.h for the syntax and the DST rules): a parser that turns the five
- * fields into bit sets, and sched_cron_next(), which walks local wall-clock time field by field
+/* Cron expressions (see rampart/cron.h for the syntax and the DST rules): a parser that turns the
+ * five fields into bit sets, and rp_cron_next(), which walks local wall-clock time field by field
  * (next matching month, then day, then hour, then minute) and maps each matching local minute
  * to a real instant with GLib's GTimeZone. Wall times are handled as "local seconds": the civil
  * date and time counted as if the zone were UTC, so day arithmetic needs no zone at all. */
@@ -12,7 +12,7 @@
 
 #include <glib.h>
 
-#include "cron.h"
+#include "rampart/cron.h"
 #include "rampart/mem.h"
 
 #define MAX_TZ_LEN 64
@@ -21,7 +21,7 @@
 #define MIN_AFTER_MS (-62135596800000LL)
 #define MAX_AFTER_MS 253402300799999LL
 
-struct sched_cron {
+struct rp_cron {
     uint64_t minutes; /* bit m: minute m matches (0-59) */
     uint32_t hours;   /* bit h: hour h (0-23) */
     uint32_t doms;    /* bit d: day of month d (1-31) */
@@ -234,7 +234,7 @@ static int parse_field(int field, const char *s, int len, uint64_t *bits, struct
 }
 
 /* Split on white space and parse the five fields into `c`. */
-static int parse_fields(struct sched_cron *c, const char *expr, struct rp_error *err)
+static int parse_fields(struct rp_cron *c, const char *expr, struct rp_error *err)
 {
     const char *tok[N_FIELDS];
     int tok_len[N_FIELDS], n = 0;
@@ -283,7 +283,7 @@ static int parse_fields(struct sched_cron *c, const char *expr, struct rp_error 
 }
 
 /* Expand a macro (`s` starts with '@') into `c`. */
-static int parse_macro(struct sched_cron *c, const char *s, struct rp_error *err)
+static int parse_macro(struct rp_cron *c, const char *s, struct rp_error *err)
 {
     const char *p = s;
     while (*p && !is_space(*p))
@@ -358,20 +358,19 @@ static int open_tz(const char *tz, GTimeZone **out, struct rp_error *err)
     return RP_OK;
 }
 
-int sched_cron_parse(const char *expr, const char *tz, struct sched_cron **out,
-                     struct rp_error *err)
+int rp_cron_parse(const char *expr, const char *tz, struct rp_cron **out, struct rp_error *err)
 {
     int rc = RP_EINVAL;
-    struct sched_cron *c = rp_xcalloc(1, sizeof(*c));
+    struct rp_cron *c = rp_xcalloc(1, sizeof(*c));
 
     if (!expr) {
         rc = rp_error_set(err, RP_EINVAL, "cron: no expression given");
         goto out;
     }
-    size_t len = strnlen(expr, SCHED_CRON_MAX_LEN + 1);
-    if (len > SCHED_CRON_MAX_LEN) {
+    size_t len = strnlen(expr, RP_CRON_MAX_LEN + 1);
+    if (len > RP_CRON_MAX_LEN) {
         rc = rp_error_set(err, RP_EINVAL, "cron: expression is longer than %d bytes",
-                          SCHED_CRON_MAX_LEN);
+                          RP_CRON_MAX_LEN);
         goto out;
     }
     for (size_t i = 0; i < len; i++) {
@@ -394,11 +393,11 @@ int sched_cron_parse(const char *expr, const char *tz, struct sched_cron **out,
     *out = c;
     c = NULL;
 out:
-    sched_cron_free(c);
+    rp_cron_free(c);
     return rc;
 }
 
-void sched_cron_free(struct sched_cron *c)
+void rp_cron_free(struct rp_cron *c)
 {
     if (!c)
         return;
@@ -458,7 +457,7 @@ static int next_bit(uint64_t mask, int from)
 }
 
 /* The days of month m of year y that match (bit d = day d). */
-static uint32_t day_mask(const struct sched_cron *c, int64_t y, int m)
+static uint32_t day_mask(const struct rp_cron *c, int64_t y, int m)
 {
     int dim = days_in_month(y, m);
     int64_t z = days_from_civil(y, m, 1) + 4;  /* 1970-01-01 was a Thursday (4) */
@@ -483,7 +482,7 @@ static int64_t offset_at(GTimeZone *tz, int64_t t)
 /* The earliest instant showing local time `w` (local seconds), or, when `w` falls in a gap,
  * the instant the gap ends. Assumes, like every real zone, at most one offset change within a
  * day of `w`: the offsets a day before and a day after are then the only candidates. Monotonic
- * (non-decreasing) in `w`, which sched_cron_next() relies on. */
+ * (non-decreasing) in `w`, which rp_cron_next() relies on. */
 static int64_t wall_to_instant(GTimeZone *tz, int64_t w)
 {
     int64_t o1 = offset_at(tz, w - DAY_SECS), o2 = offset_at(tz, w + DAY_SECS);
@@ -507,7 +506,7 @@ static int64_t wall_to_instant(GTimeZone *tz, int64_t w)
     return hi;
 }
 
-int sched_cron_next(const struct sched_cron *c, int64_t after_ms, int64_t *next_ms)
+int rp_cron_next(const struct rp_cron *c, int64_t after_ms, int64_t *next_ms)
 {
     if (after_ms < MIN_AFTER_MS || after_ms > MAX_AFTER_MS)
         return RP_EINVAL;
@@ -517,7 +516,7 @@ int sched_cron_next(const struct sched_cron *c, int64_t after_ms, int64_t *next_
     int64_t minute = floor_div(after_s + offset_at(c->tz, after_s), 60) + 1;
     int64_t day = floor_div(minute, 1440), y;
     int mo, d, h = (int)(minute - day * 1440) / 60, mi = (int)(minute - day * 1440) % 60;
-    int64_t limit = day + SCHED_CRON_SEARCH_DAYS;
+    int64_t limit = day + RP_CRON_SEARCH_DAYS;
     civil_from_days(day, &y, &mo, &d);
 
     for (;;) {

@@ -126,6 +126,8 @@ int rp_job_encode(const struct rp_job_run *runs, size_t n, struct rp_buf *out)
         BSON_APPEND_INT32(&d, "retries", r->retries);
         BSON_APPEND_UTF8(&d, "definition", r->definition ? r->definition : "");
         BSON_APPEND_UTF8(&d, "variables", r->variables ? r->variables : "{}");
+        if (r->overrides)
+            BSON_APPEND_UTF8(&d, "overrides", r->overrides);
         bson_append_document_end(&arr, &d);
     }
     bson_append_array_end(&doc, &arr);
@@ -169,7 +171,8 @@ void rp_job_run_cleanup(struct rp_job_run *r)
     free(r->environment_id);
     free(r->definition);
     free(r->variables);
-    r->schedule_id = r->environment_id = r->definition = r->variables = NULL;
+    free(r->overrides);
+    r->schedule_id = r->environment_id = r->definition = r->variables = r->overrides = NULL;
 }
 
 void rp_job_free(struct rp_job *job)
@@ -294,6 +297,9 @@ static int decode_run(const bson_t *d, size_t i, struct rp_job_run *r, struct rp
         rc = get_str(d, i, "definition", 0, RP_JOB_MAX_BYTES, &r->definition, err);
     if (rc == RP_OK)
         rc = get_str(d, i, "variables", 0, RP_JOB_MAX_BYTES, &r->variables, err);
+    bson_iter_t it; /* optional: absent or null means none */
+    if (rc == RP_OK && bson_iter_init_find(&it, d, "overrides"))
+        rc = get_str(d, i, "overrides", 1, RP_JOB_MAX_BYTES, &r->overrides, err);
     return rc;
 }
 

@@ -1,7 +1,7 @@
-/* libFuzzer target for cron expressions (scheduler/cron.c): the first line of the input is the
+/* libFuzzer target for cron expressions (common/src/cron.c): the first line of the input is the
  * expression, the second (optional) the time zone, the third (optional) a start time in Unix ms.
  * A parse fails with RP_EINVAL and a "cron: " message, or the expression is chained through
- * sched_cron_next() from several start times (DST changes, a skipped day, local mean time, the
+ * rp_cron_next() from several start times (DST changes, a skipped day, local mean time, the
  * ends of the accepted range): each fire must be strictly after its start, within the search
  * horizon, on a whole local minute (or the end of a gap), and the same when asked from just before
  * it or from halfway. GLib criticals and warnings are fatal, so a zone name that upsets GLib is
@@ -12,7 +12,7 @@
 
 #include <glib.h>
 
-#include "cron.h"
+#include "rampart/cron.h"
 #include "rampart/mem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,12 +33,12 @@ static int64_t local_s(GTimeZone *tz, int64_t s)
     return s + g_time_zone_get_offset(tz, g_time_zone_find_interval(tz, G_TIME_TYPE_UNIVERSAL, s));
 }
 
-static void chain(const struct sched_cron *c, GTimeZone *tz, int64_t t)
+static void chain(const struct rp_cron *c, GTimeZone *tz, int64_t t)
 {
-    const int64_t horizon = (int64_t)(SCHED_CRON_SEARCH_DAYS + 2) * 86400000;
+    const int64_t horizon = (int64_t)(RP_CRON_SEARCH_DAYS + 2) * 86400000;
     for (int i = 0; i < 6; i++) {
         int64_t next = 0, again = 0;
-        int rc = sched_cron_next(c, t, &next);
+        int rc = rp_cron_next(c, t, &next);
         if (rc == RP_ENOENT || rc == RP_EINVAL)
             return;
         if (rc != RP_OK || next <= t || next - t > horizon || next % 1000 != 0)
@@ -48,9 +48,9 @@ static void chain(const struct sched_cron *c, GTimeZone *tz, int64_t t)
             abort(); /* every fire is a whole local minute, or the end of a gap */
         if (next > 253402300799999)
             return; /* past 9999: not accepted as a start, so the checks below cannot run */
-        if (sched_cron_next(c, next - 1, &again) != RP_OK || again != next)
+        if (rp_cron_next(c, next - 1, &again) != RP_OK || again != next)
             abort();
-        if (sched_cron_next(c, t + (next - t) / 2, &again) != RP_OK || again != next)
+        if (rp_cron_next(c, t + (next - t) / 2, &again) != RP_OK || again != next)
             abort();
         t = next;
     }
@@ -74,9 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             *start++ = '\0';
     }
 
-    struct sched_cron *c = NULL;
+    struct rp_cron *c = NULL;
     struct rp_error err = {0};
-    int rc = sched_cron_parse(text, tz, &c, &err);
+    int rc = rp_cron_parse(text, tz, &c, &err);
     if (rc != RP_OK) {
         if (rc != RP_EINVAL || c || strncmp(err.msg, "cron: ", 6) != 0)
             abort();
@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (start)
         chain(c, zone, strtoll(start, NULL, 10));
     g_time_zone_unref(zone);
-    sched_cron_free(c);
+    rp_cron_free(c);
 out:
     free(text);
     return 0;

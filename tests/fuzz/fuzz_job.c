@@ -26,6 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             strcmp(job->runs[i].definition, again->runs[i].definition) != 0 ||
             job->runs[i].fire_time_ms != again->runs[i].fire_time_ms)
             abort();
+        const char *o1 = job->runs[i].overrides, *o2 = again->runs[i].overrides;
+        if ((o1 == NULL) != (o2 == NULL) || (o1 && strcmp(o1, o2) != 0))
+            abort();
     }
     rp_job_free(again);
     rp_job_free(job);

@@ -1,4 +1,4 @@
-/* Unit tests for cron expressions (scheduler/cron.c): every syntax form, every parse error (the
+/* Unit tests for cron expressions (common/src/cron.c): every syntax form, every parse error (the
  * message must name the field), next-fire times in UTC (month ends, leap years, weekdays, the
  * day-of-month / day-of-week OR rule), and DST in Europe/Berlin, America/New_York, Asia/Kolkata
  * (+05:30), Asia/Kathmandu (+05:45), Australia/Lord_Howe (30-minute DST) and Pacific/Apia (a
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <glib.h>
 
-#include "cron.h"
+#include "rampart/cron.h"
 
 /* "2026-03-29T01:00:00Z" -> Unix ms */
 static int64_t ms(const char *iso)
@@ -32,11 +32,11 @@ static int64_t ms(const char *iso)
     return (int64_t)timegm(&tm) * 1000;
 }
 
-static struct sched_cron *parse_ok(const char *expr, const char *tz)
+static struct rp_cron *parse_ok(const char *expr, const char *tz)
 {
-    struct sched_cron *c = NULL;
+    struct rp_cron *c = NULL;
     struct rp_error err = {0};
-    int rc = sched_cron_parse(expr, tz, &c, &err);
+    int rc = rp_cron_parse(expr, tz, &c, &err);
     if (rc != RP_OK)
         fail_msg("parse of \"%s\" failed: %s", expr, err.msg);
     assert_non_null(c);
@@ -46,9 +46,9 @@ static struct sched_cron *parse_ok(const char *expr, const char *tz)
 /* The parse must fail with RP_EINVAL, leave *out alone, and say `want` (a substring). */
 static void parse_err_tz(const char *expr, const char *tz, const char *want)
 {
-    struct sched_cron *sentinel = (struct sched_cron *)&sentinel, *c = sentinel;
+    struct rp_cron *sentinel = (struct rp_cron *)&sentinel, *c = sentinel;
     struct rp_error err = {0};
-    int rc = sched_cron_parse(expr, tz, &c, &err);
+    int rc = rp_cron_parse(expr, tz, &c, &err);
     if (rc != RP_EINVAL)
         fail_msg("parse of \"%s\" returned %d, expected RP_EINVAL", expr ? expr : "(null)", rc);
     assert_ptr_equal(c, sentinel);
@@ -67,13 +67,13 @@ static void parse_err(const char *expr, const char *want)
  * each call starting from the previous result. */
 static void expect_fires(const char *expr, const char *tz, const char *from, ...)
 {
-    struct sched_cron *c = parse_ok(expr, tz);
+    struct rp_cron *c = parse_ok(expr, tz);
     int64_t t = ms(from), next;
     va_list ap;
     va_start(ap, from);
     for (const char *w; (w = va_arg(ap, const char *)) != NULL; t = next) {
         next = 0;
-        assert_int_equal(sched_cron_next(c, t, &next), RP_OK);
+        assert_int_equal(rp_cron_next(c, t, &next), RP_OK);
         if (next != ms(w)) {
             time_t s = (time_t)(next / 1000);
             char got[32];
@@ -83,16 +83,16 @@ static void expect_fires(const char *expr, const char *tz, const char *from, ...
         }
     }
     va_end(ap);
-    sched_cron_free(c);
+    rp_cron_free(c);
 }
 
 static void expect_none(const char *expr, const char *from)
 {
-    struct sched_cron *c = parse_ok(expr, NULL);
+    struct rp_cron *c = parse_ok(expr, NULL);
     int64_t next = 42;
-    assert_int_equal(sched_cron_next(c, ms(from), &next), RP_ENOENT);
+    assert_int_equal(rp_cron_next(c, ms(from), &next), RP_ENOENT);
     assert_int_equal(next, 42);
-    sched_cron_free(c);
+    rp_cron_free(c);
 }
 
 /* ---- syntax --------------------------------------------------------------------------------- */
@@ -214,25 +214,25 @@ static void test_parse_errors(void **state)
         parse_err(cases[i].expr, cases[i].want);
     parse_err(NULL, "cron: no expression given");
 
-    char long_expr[SCHED_CRON_MAX_LEN + 2];
+    char long_expr[RP_CRON_MAX_LEN + 2];
     memset(long_expr, ' ', sizeof(long_expr));
     memcpy(long_expr, "0 0 * * *", 9);
-    long_expr[SCHED_CRON_MAX_LEN + 1] = '\0'; /* 201 bytes */
+    long_expr[RP_CRON_MAX_LEN + 1] = '\0'; /* 201 bytes */
     parse_err(long_expr, "cron: expression is longer than 200 bytes");
-    long_expr[SCHED_CRON_MAX_LEN] = '\0'; /* exactly 200 bytes is fine */
-    sched_cron_free(parse_ok(long_expr, NULL));
+    long_expr[RP_CRON_MAX_LEN] = '\0'; /* exactly 200 bytes is fine */
+    rp_cron_free(parse_ok(long_expr, NULL));
 }
 
 static void test_time_zones(void **state)
 {
     (void)state;
-    sched_cron_free(parse_ok("* * * * *", NULL));
-    sched_cron_free(parse_ok("* * * * *", ""));
-    sched_cron_free(parse_ok("* * * * *", "UTC"));
-    sched_cron_free(parse_ok("* * * * *", "Etc/GMT+5"));
-    sched_cron_free(parse_ok("* * * * *", "America/Argentina/Buenos_Aires"));
-    sched_cron_free(parse_ok("* * * * *", "EST5EDT"));
-    sched_cron_free(NULL);
+    rp_cron_free(parse_ok("* * * * *", NULL));
+    rp_cron_free(parse_ok("* * * * *", ""));
+    rp_cron_free(parse_ok("* * * * *", "UTC"));
+    rp_cron_free(parse_ok("* * * * *", "Etc/GMT+5"));
+    rp_cron_free(parse_ok("* * * * *", "America/Argentina/Buenos_Aires"));
+    rp_cron_free(parse_ok("* * * * *", "EST5EDT"));
+    rp_cron_free(NULL);
 
     parse_err_tz("* * * * *", "Mars/Base", "cron: unknown time zone \"Mars/Base\"");
     parse_err_tz("* * * * *", "europe/berlin", "cron: unknown time zone \"europe/berlin\"");
@@ -277,24 +277,24 @@ static void test_utc_calendar(void **state)
 static void test_strictly_after(void **state)
 {
     (void)state;
-    struct sched_cron *c = parse_ok("0 * * * *", NULL);
+    struct rp_cron *c = parse_ok("0 * * * *", NULL);
     int64_t next, hour = ms("2026-01-01T00:00:00Z");
-    assert_int_equal(sched_cron_next(c, hour, &next), RP_OK);
+    assert_int_equal(rp_cron_next(c, hour, &next), RP_OK);
     assert_int_equal(next, hour + 3600000);
-    assert_int_equal(sched_cron_next(c, hour - 1, &next), RP_OK);
+    assert_int_equal(rp_cron_next(c, hour - 1, &next), RP_OK);
     assert_int_equal(next, hour);
-    assert_int_equal(sched_cron_next(c, hour + 1, &next), RP_OK);
+    assert_int_equal(rp_cron_next(c, hour + 1, &next), RP_OK);
     assert_int_equal(next, hour + 3600000);
-    assert_int_equal(sched_cron_next(c, -1, &next), RP_OK);
+    assert_int_equal(rp_cron_next(c, -1, &next), RP_OK);
     assert_int_equal(next, 0);
     next = 42;
-    assert_int_equal(sched_cron_next(c, INT64_MAX, &next), RP_EINVAL);
-    assert_int_equal(sched_cron_next(c, INT64_MIN, &next), RP_EINVAL);
-    assert_int_equal(sched_cron_next(c, ms("9999-12-31T23:59:59Z") + 1000, &next), RP_EINVAL);
+    assert_int_equal(rp_cron_next(c, INT64_MAX, &next), RP_EINVAL);
+    assert_int_equal(rp_cron_next(c, INT64_MIN, &next), RP_EINVAL);
+    assert_int_equal(rp_cron_next(c, ms("9999-12-31T23:59:59Z") + 1000, &next), RP_EINVAL);
     assert_int_equal(next, 42);
-    assert_int_equal(sched_cron_next(c, ms("9999-12-31T23:59:59Z"), &next), RP_OK);
+    assert_int_equal(rp_cron_next(c, ms("9999-12-31T23:59:59Z"), &next), RP_OK);
     assert_int_equal(next, ms("9999-12-31T23:59:59Z") + 1000); /* 10000-01-01T00:00Z */
-    sched_cron_free(c);
+    rp_cron_free(c);
 }
 
 static void test_day_rule(void **state)
@@ -435,20 +435,20 @@ static double now_s(void)
 static void test_timing(void **state)
 {
     (void)state;
-    struct sched_cron *sparse = parse_ok("0 0 29 2 *", "Europe/Berlin");
-    struct sched_cron *dense = parse_ok("*/5 9-17 * * MON-FRI", "America/New_York");
+    struct rp_cron *sparse = parse_ok("0 0 29 2 *", "Europe/Berlin");
+    struct rp_cron *dense = parse_ok("*/5 9-17 * * MON-FRI", "America/New_York");
     int64_t t0 = ms("2026-01-01T00:00:00Z"), next, sum = 0;
     const int n = 100000;
 
     double start = now_s();
     for (int i = 0; i < n; i++) {
-        assert_int_equal(sched_cron_next(sparse, t0 + (int64_t)i * 7919000, &next), RP_OK);
+        assert_int_equal(rp_cron_next(sparse, t0 + (int64_t)i * 7919000, &next), RP_OK);
         sum += next;
     }
     double sparse_s = now_s() - start;
     start = now_s();
     for (int i = 0; i < n; i++) {
-        assert_int_equal(sched_cron_next(dense, t0 + (int64_t)i * 7919000, &next), RP_OK);
+        assert_int_equal(rp_cron_next(dense, t0 + (int64_t)i * 7919000, &next), RP_OK);
         sum += next;
     }
     double dense_s = now_s() - start;
@@ -458,17 +458,17 @@ static void test_timing(void **state)
     assert_true(sum != 0);
     assert_true(sparse_s < 2.0);
     assert_true(dense_s < 2.0);
-    sched_cron_free(sparse);
-    sched_cron_free(dense);
+    rp_cron_free(sparse);
+    rp_cron_free(dense);
 }
 
 static gpointer worker_thread(gpointer data)
 {
-    const struct sched_cron *c = data;
+    const struct rp_cron *c = data;
     int64_t t = ms("2026-01-01T00:00:00Z"), next;
     uint64_t check = 0;
     for (int i = 0; i < 5000; i++, t = next) {
-        if (sched_cron_next(c, t, &next) != RP_OK)
+        if (rp_cron_next(c, t, &next) != RP_OK)
             return NULL;
         check = check * 31 + (uint64_t)next;
     }
@@ -478,7 +478,7 @@ static gpointer worker_thread(gpointer data)
 static void test_shared_across_threads(void **state)
 {
     (void)state;
-    struct sched_cron *c = parse_ok("*/15 * * * *", "Europe/Berlin");
+    struct rp_cron *c = parse_ok("*/15 * * * *", "Europe/Berlin");
     uint64_t *want = worker_thread(c);
     assert_non_null(want);
     GThread *threads[4];
@@ -491,7 +491,7 @@ static void test_shared_across_threads(void **state)
         g_free(got);
     }
     g_free(want);
-    sched_cron_free(c);
+    rp_cron_free(c);
 }
 
 int main(void)

@@ -52,6 +52,7 @@ static void fill(struct rp_job_run *r, int i)
     r->retries = i % 6;
     r->definition = "{\"name\": \"t \\\"q\\\" \\u00e9\", \"steps\": []}";
     r->variables = "{\"a\": 1}";
+    r->overrides = i == 2 ? "{\"base\": \"https://x\", \"n\": 2}" : NULL;
 }
 
 static void test_job_round_trip(void **state)
@@ -82,9 +83,42 @@ static void test_job_round_trip(void **state)
         assert_int_equal(r->retries, i % 6);
         assert_string_equal(r->definition, in[i].definition);
         assert_string_equal(r->variables, "{\"a\": 1}");
+        if (i == 2)
+            assert_string_equal(r->overrides, in[i].overrides);
+        else
+            assert_null(r->overrides);
     }
     rp_job_free(job);
     assert_int_equal(rp_job_encode(in, 0, &b), RP_EINVAL);
+    /* a run without overrides is encoded as before they existed: no member at all */
+    rp_buf_reset(&b);
+    assert_int_equal(rp_job_encode(in, 1, &b), RP_OK);
+    assert_null(strstr(b.data, "overrides"));
+    rp_buf_cleanup(&b);
+}
+
+/* "overrides": null is the same as absent; a string is kept as is. */
+static void test_job_overrides_null(void **state)
+{
+    struct rp_job_run r;
+    fill(&r, 0);
+    struct rp_buf b;
+    rp_buf_init(&b, 0);
+    assert_int_equal(rp_job_encode(&r, 1, &b), RP_OK);
+    char *p = strstr(b.data, "\"variables\"");
+    assert_non_null(p);
+    char *msg = rp_xasprintf("%.*s\"overrides\" : null, %s", (int)(p - b.data), b.data, p);
+    struct rp_job *job = NULL;
+    struct rp_error e;
+    assert_int_equal(rp_job_decode(msg, strlen(msg), &job, &e), RP_OK);
+    assert_null(job->runs[0].overrides);
+    rp_job_free(job);
+    free(msg);
+    msg = rp_xasprintf("%.*s\"overrides\" : \"{}\", %s", (int)(p - b.data), b.data, p);
+    assert_int_equal(rp_job_decode(msg, strlen(msg), &job, &e), RP_OK);
+    assert_string_equal(job->runs[0].overrides, "{}");
+    rp_job_free(job);
+    free(msg);
     rp_buf_cleanup(&b);
 }
 
@@ -120,6 +154,10 @@ static void test_job_refusals(void **state)
     expect_refused("\"fire_time_ms\" : 1763900000000", "\"fire_time_ms\" : \"x\"", "fire_time_ms");
     expect_refused("\"v\" : 1", "\"v\" : 2", "format version");
     expect_refused("\"schedule_id\" : \"33333333", "\"schedule_id\" : \"3333333", "schedule_id");
+    expect_refused("\"variables\" : ", "\"overrides\" : 5, \"variables\" : ",
+                   "runs[0].overrides: must be a string");
+    expect_refused("\"variables\" : ", "\"overrides\" : {}, \"variables\" : ",
+                   "runs[0].overrides: must be a string");
 
     struct rp_job *job = NULL;
     struct rp_error e;
@@ -165,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid_v7),
         cmocka_unit_test(test_job_round_trip),
+        cmocka_unit_test(test_job_overrides_null),
         cmocka_unit_test(test_job_refusals),
         cmocka_unit_test(test_run_finished),
     };

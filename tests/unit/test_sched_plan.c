@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "cron.h"
+#include "rampart/cron.h"
 #include "scheduler.h"
 
 #define S  1000LL
@@ -48,8 +48,8 @@ static void test_interval_coalesces_after_grace(void **state)
 
 static void test_cron(void **state)
 {
-    struct sched_cron *c = NULL;
-    assert_int_equal(sched_cron_parse("*/5 * * * *", "UTC", &c, NULL), RP_OK);
+    struct rp_cron *c = NULL;
+    assert_int_equal(rp_cron_parse("*/5 * * * *", "UTC", &c, NULL), RP_OK);
     struct sched_timing t = {.cron = c};
     int64_t fire, next;
     /* due at a fire time, on time */
@@ -63,12 +63,12 @@ static void test_cron(void **state)
                      RP_OK);
     assert_true(fire == T0 + 86400 * S);
     assert_true(next == T0 + 86400 * S + 300 * S);
-    sched_cron_free(c);
+    rp_cron_free(c);
     /* no fire time ever: RP_ENOENT, the caller pauses the schedule */
-    assert_int_equal(sched_cron_parse("0 0 30 2 *", "UTC", &c, NULL), RP_OK);
+    assert_int_equal(rp_cron_parse("0 0 30 2 *", "UTC", &c, NULL), RP_OK);
     t.cron = c;
     assert_int_equal(sched_plan(&t, T0, T0, 60 * S, &fire, &next), RP_ENOENT);
-    sched_cron_free(c);
+    rp_cron_free(c);
 }
 
 int main(void)

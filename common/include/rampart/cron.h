@@ -1,10 +1,11 @@
-/* Cron expressions for rampart-scheduler (cron.c): parsing the classic 5-field syntax into bit
- * sets, and computing the next fire time in a time zone. Pure functions of their arguments (no
- * clock; GLib reads the zone from the tz database once, at parse time), so the scheduler's claim
- * loop and the unit tests call the same code. The notes below on syntax and on daylight saving
- * time are the reference for the user documentation. */
-#ifndef RAMPART_SCHED_CRON_H
-#define RAMPART_SCHED_CRON_H
+/* Cron expressions (common/src/cron.c): parsing the classic 5-field syntax into bit sets, and
+ * computing the next fire time in a time zone. Pure functions of their arguments (no clock; GLib
+ * reads the zone from the tz database once, at parse time), so the scheduler's claim loop, the
+ * dashboard (which checks a schedule and sets its first fire on save) and the unit tests call the
+ * same code. The notes below on syntax and on daylight saving time are the reference for the
+ * user documentation. */
+#ifndef RAMPART_CRON_H
+#define RAMPART_CRON_H
 
 #include <stdint.h>
 
@@ -41,34 +42,34 @@
  * years after 2037. */
 
 /* A parsed expression bound to a time zone. Immutable once parsed: one object may be shared
- * by any number of threads calling sched_cron_next() at the same time. */
-struct sched_cron;
+ * by any number of threads calling rp_cron_next() at the same time. */
+struct rp_cron;
 
 /* Longest expression accepted, in bytes (a cap on outside input). */
-#define SCHED_CRON_MAX_LEN 200
-/* How far ahead sched_cron_next() looks before giving up with RP_ENOENT, in days (5 years). */
-#define SCHED_CRON_SEARCH_DAYS (5 * 365 + 2)
+#define RP_CRON_MAX_LEN 200
+/* How far ahead rp_cron_next() looks before giving up with RP_ENOENT, in days (5 years). */
+#define RP_CRON_SEARCH_DAYS (5 * 365 + 2)
 
 /* Parse a 5-field expression (or a macro) for the time zone `tz`: an IANA name such as
  * "Europe/Berlin" (NULL or "" mean "UTC"; names are case-sensitive as in the tz database;
  * GLib also accepts POSIX names such as "EST5EDT"; paths and the database's non-zone files are
- * refused). Returns RP_OK and a new object in *out (free it with sched_cron_free()), or
+ * refused). Returns RP_OK and a new object in *out (free it with rp_cron_free()), or
  * RP_EINVAL with a message in `err` that starts with "cron: " and names the field and the
  * problem, e.g. "cron: field 2 (hour): 24 is out of range 0-23" or
- * `cron: unknown time zone "Mars/Base"`. Input longer than SCHED_CRON_MAX_LEN bytes is
+ * `cron: unknown time zone "Mars/Base"`. Input longer than RP_CRON_MAX_LEN bytes is
  * refused. Never crashes on any input. Thread-safe. */
-int sched_cron_parse(const char *expr, const char *tz, struct sched_cron **out,
-                     struct rp_error *err) RP_MUST_CHECK;
+int rp_cron_parse(const char *expr, const char *tz, struct rp_cron **out,
+                  struct rp_error *err) RP_MUST_CHECK;
 
 /* Free a parsed expression. Accepts NULL. */
-void sched_cron_free(struct sched_cron *c);
+void rp_cron_free(struct rp_cron *c);
 
 /* The first fire time strictly after `after_ms` (Unix time in milliseconds), as Unix ms in
  * *next_ms, following the DST rules above. Returns RP_OK; RP_ENOENT when nothing matches
- * within SCHED_CRON_SEARCH_DAYS days of local time (e.g. "0 0 30 2 *", or "0 0 29 2 *" across
+ * within RP_CRON_SEARCH_DAYS days of local time (e.g. "0 0 30 2 *", or "0 0 29 2 *" across
  * 2100, which is not a leap year); RP_EINVAL when `after_ms` is outside the years 0001-9999.
  * *next_ms is set only on RP_OK. Takes about a microsecond: it skips by fields (month, day,
  * hour, minute), never minute by minute. Thread-safe. */
-int sched_cron_next(const struct sched_cron *c, int64_t after_ms, int64_t *next_ms) RP_MUST_CHECK;
+int rp_cron_next(const struct rp_cron *c, int64_t after_ms, int64_t *next_ms) RP_MUST_CHECK;
 
 #endif

@@ -41,6 +41,8 @@ struct rp_job_run {
     int retries;      /* retries on failure allowed (0..5) */
     char *definition; /* the test definition, JSON text as saved */
     char *variables;  /* environment variables, a JSON object as text ("{}" if none) */
+    char *overrides;  /* run-time variables of a manual or API run (the override layer, above the
+                         test's own), a JSON object as text; NULL when none (scheduled runs) */
 };
 
 /* A decoded job message: `n` runs, all for the same location. */
@@ -52,12 +54,16 @@ struct rp_job {
 /* Append the job message for `runs[0..n)` to `out`:
  *   {"v":1,"runs":[{"run_id":..,"project_id":..,"test_id":..,"test_version":N,
  *     "schedule_id":..|null,"environment_id":..|null,"fire_time_ms":N,"trigger":..,
- *     "location":..,"retries":N,"definition":"<JSON text>","variables":"<JSON text>"}]}
- * RP_EINVAL when n is 0 or above RP_JOB_MAX_RUNS; RP_ENOMEM when `out` reaches its cap. */
+ *     "location":..,"retries":N,"definition":"<JSON text>","variables":"<JSON text>"
+ *     [,"overrides":"<JSON text>"]}]}
+ * "overrides" is left out when the run has none (NULL), so a message without overrides is the
+ * same as before they existed. RP_EINVAL when n is 0 or above RP_JOB_MAX_RUNS; RP_ENOMEM when `out`
+ * reaches its cap. */
 int rp_job_encode(const struct rp_job_run *runs, size_t n, struct rp_buf *out) RP_MUST_CHECK;
 
 /* Parse a job message. Checks everything a worker relies on (ids are UUIDs, trigger known,
- * location well-formed, version >= 1, retries 0..5, definition and variables present) and
+ * location well-formed, version >= 1, retries 0..5, definition and variables present,
+ * overrides a string, null or absent) and
  * refuses anything else with RP_EINVAL and a message naming the field and the run index.
  * Never crashes on any input (fuzzed). Caller frees *out with rp_job_free. */
 int rp_job_decode(const void *body, size_t len, struct rp_job **out,
