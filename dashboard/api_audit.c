@@ -142,8 +142,6 @@ static void project_audit(struct dash_req *r)
 static void all_audit(struct dash_req *r)
 {
     const char *project = dash_arg(r, "project");
-    if (project && !*project)
-        project = NULL;
     if (project && !rp_uuid_valid(project)) {
         dash_error_field(r, 400, "invalid_field", "project", "project must be a project id (UUID)");
         return;

@@ -306,8 +306,10 @@ static void patch_user(struct dash_req *r)
         return;
     static const char *const allowed[] = {"name",     "is_admin",         "disabled",
                                           "password", "current_password", NULL};
-    const char *password = NULL;
+    const char *password = NULL, *current = NULL;
     if (dash_only(r, &body, allowed) != RP_OK ||
+        /* checked whoever edits, so a wrong type is refused even when it is not used */
+        dash_get_str(r, &body, "current_password", 0, 1, 1024, &current, NULL) != RP_OK ||
         dash_get_str(r, &body, "name", 0, 1, 200, &in.name, NULL) != RP_OK ||
         dash_get_bool(r, &body, "is_admin", 0, &in.is_admin, &in.has_is_admin) != RP_OK ||
         dash_get_bool(r, &body, "disabled", 0, &in.disabled, &in.has_disabled) != RP_OK ||

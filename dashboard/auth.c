@@ -233,6 +233,8 @@ static int resolve_session(struct dash_req *r, const char *token)
 
 int dash_auth_resolve(struct dash_req *r)
 {
+    if (r->route->access == DASH_PUBLIC)
+        return RP_OK; /* login, the OpenAPI document: nobody needs to be identified */
     const char *authz = dash_header_in(r, "Authorization");
     if (authz && *authz) {
         if (strncasecmp(authz, "Bearer ", 7) != 0) {
@@ -242,8 +244,6 @@ int dash_auth_resolve(struct dash_req *r)
         }
         return resolve_key(r, authz + 7);
     }
-    if (r->route->access == DASH_PUBLIC && strcmp(r->route->pattern, "/api/v1/session") != 0)
-        return RP_OK; /* no need to look the session up */
     const char *cookie = dash_session_cookie(r);
     return cookie ? resolve_session(r, cookie) : RP_OK;
 }

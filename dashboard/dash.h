@@ -29,7 +29,7 @@ struct MHD_Connection;
 
 /* ---- settings (main.c) -------------------------------------------------------------- */
 struct dash_config {
-    char *pg_url, *migrations_dir, *mongo_url, *amqp_urls;
+    char *pg_url, *migrations_dir, *mongo_url;
     char *admin_email, *admin_password; /* first-run bootstrap; password secret */
     char *secret_key;                   /* 32 bytes, hex or base64: seals secrets at rest */
     char *public_url;                   /* links in mails, the UI's own address */
@@ -110,6 +110,9 @@ extern const struct dash_route *const dash_route_tables[];
  * route has this path with another method (405 rather than 404). */
 const struct dash_route *dash_route_match(const char *method, const char *path, const char **names,
                                           char **values, size_t *n, int *path_known);
+
+/* The methods served on `path`, as an Allow header value ("GET, HEAD, POST"). */
+void dash_route_allowed(const char *path, char *out, size_t cap);
 
 /* ---- the application (http.c) ---------------------------------------------------------- */
 struct dash_app {

@@ -144,6 +144,28 @@ void dash_reply_empty(struct dash_req *r, unsigned status)
         r->content_type = NULL;
 }
 
+/* Messages quote what the client sent (a path, a bad byte of a body): replace every byte
+ * that is not part of valid UTF-8 by '?', so the answer is always valid JSON. */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        size_t i = 1;
+        while (n && i < n && (p[i] & 0xC0) == 0x80)
+            i++;
+        if (n == 0 || i < n || !bson_utf8_validate((const char *)p, n, false)) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static void verror(struct dash_req *r, unsigned status, const char *code, const char *field,
                    const char *fmt, va_list ap)
 {
@@ -151,6 +173,7 @@ static void verror(struct dash_req *r, unsigned status, const char *code, const 
         return;
     char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    utf8_scrub(msg);
     r->content_type = "application/json";
     struct rp_buf *b = &r->out;
     (void)rp_buf_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
@@ -194,9 +217,15 @@ static void fill_ip(struct dash_req *r)
 {
     const char *fwd = r->app->cfg->trust_proxy ? dash_header_in(r, "X-Forwarded-For") : NULL;
     if (fwd && *fwd) {
-        size_t n = strcspn(fwd, ", ");
+        /* the last entry: the one our own balancer appended (earlier ones are whatever the
+         * client claimed) */
+        const char *last = strrchr(fwd, ',');
+        last = last ? last + 1 : fwd;
+        while (*last == ' ')
+            last++;
+        size_t n = strcspn(last, ", ");
         snprintf(r->ip, sizeof(r->ip), "%.*s", (int)(n < sizeof(r->ip) ? n : sizeof(r->ip) - 1),
-                 fwd);
+                 last);
         return;
     }
     const union MHD_ConnectionInfo *ci =
@@ -250,7 +279,11 @@ static void route_and_run(struct dash_req *r)
                                 &path_known);
     if (!r->route) {
         if (path_known) {
-            dash_error(r, 405, "method_not_allowed", "%s is not allowed on %s", r->method, r->path);
+            char allow[128];
+            dash_route_allowed(r->path, allow, sizeof(allow));
+            dash_add_header(r, "Allow", allow);
+            dash_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+                       r->method, r->path, allow);
             return;
         }
         if (strncmp(r->path, "/api/", 5) == 0) {

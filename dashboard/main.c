@@ -25,7 +25,6 @@ static const struct rp_setting settings[] = {
     RP_SETTING_PG_URL(&cfg.pg_url),
     RP_SETTING_MIGRATIONS_DIR(&cfg.migrations_dir),
     RP_SETTING_MONGO_URL(&cfg.mongo_url),
-    RP_SETTING_AMQP_URLS(&cfg.amqp_urls),
     {"RAMPART_ADMIN_EMAIL", RP_SET_STRING, "admin@rampart.local",
      "e-mail of the first administrator, created at start when there is no user at all",
      &cfg.admin_email, 0, 0, NULL, 0},
@@ -141,7 +140,6 @@ int main(int argc, char **argv)
         return code;
     rp_service_use_postgres(svc, &cfg.pg_url, &cfg.migrations_dir);
     rp_service_use_mongo(svc, &cfg.mongo_url);
-    rp_service_use_rabbitmq(svc, &cfg.amqp_urls);
 
     static struct dash_app app;
     app.cfg = &cfg;

@@ -71,3 +71,22 @@ const struct dash_route *dash_route_match(const char *method, const char *path, 
     }
     return NULL;
 }
+
+void dash_route_allowed(const char *path, char *out, size_t cap)
+{
+    const char *nm[DASH_MAX_PARAMS], *vals[DASH_MAX_PARAMS];
+    size_t lens[DASH_MAX_PARAMS], k = 0, len = 0;
+    out[0] = '\0';
+    for (size_t t = 0; dash_route_tables[t]; t++) {
+        for (const struct dash_route *rt = dash_route_tables[t]; rt->method; rt++) {
+            if (!match(rt->pattern, path, nm, vals, lens, &k))
+                continue;
+            int is_get = strcmp(rt->method, "GET") == 0;
+            int n = snprintf(out + len, cap - len, "%s%s%s", len ? ", " : "", rt->method,
+                             is_get ? ", HEAD" : "");
+            if (n < 0 || (size_t)n >= cap - len)
+                return;
+            len += (size_t)n;
+        }
+    }
+}

@@ -135,10 +135,19 @@ static int check_pg(const char *s, char *why, size_t whylen)
     return RP_OK;
 }
 
+static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message, void *ud)
+{
+}
+
 static int check_mongo(const char *s, char *why, size_t whylen)
 {
     bson_error_t e;
+    /* the parser also logs its complaint on stderr: the error message says it already, in
+     * our one fatal JSON line (settings are read before any thread or client exists; the
+     * MongoDB client module installs its own handler later) */
+    mongoc_log_set_handler(quiet_log, NULL);
     mongoc_uri_t *uri = mongoc_uri_new_with_error(s, &e);
+    mongoc_log_set_handler(mongoc_log_default_handler, NULL);
     if (!uri) {
         snprintf(why, whylen, "not a mongodb:// URI: %.300s", e.message);
         return RP_EINVAL;

@@ -120,14 +120,16 @@ run_service() {
 
 bad_setting() {
     local svc=$1 bin=$BUILD/$1/rampart-$1 log=$TMP/$1.bad rc lines
-    RAMPART_AMQP_URLS='amqp://guest:guest@host:notaport/' RAMPART_HTTP_LISTEN=127.0.0.1:0 \
-        timeout 10 "$bin" 2>"$log" >/dev/null
+    # the dashboard has no broker to talk to: its bad setting is the MongoDB URI
+    local var=RAMPART_AMQP_URLS val='amqp://guest:guest@host:notaport/'
+    if [ "$svc" = dashboard ]; then var=RAMPART_MONGO_URL val='mongodb://host:notaport/'; fi
+    env "$var=$val" RAMPART_HTTP_LISTEN=127.0.0.1:0 timeout 10 "$bin" 2>"$log" >/dev/null
     rc=$?
     lines=$(wc -l <"$log")
-    check "$svc: bad RAMPART_AMQP_URLS exits non-zero (got $rc)" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
+    check "$svc: bad $var exits non-zero (got $rc)" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
     check "$svc: ... with exactly one line on stderr (got $lines)" [ "$lines" -eq 1 ]
-    check "$svc: ... naming RAMPART_AMQP_URLS, as JSON" \
-        python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["level"]=="fatal" and "RAMPART_AMQP_URLS" in o["msg"], o' "$log"
+    check "$svc: ... naming $var, as JSON" \
+        python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["level"]=="fatal" and sys.argv[2] in o["msg"], o' "$log" "$var"
     "$bin" --bogus-flag >/dev/null 2>&1
     rc=$?
     check "$svc: unknown flag exits 2 (got $rc)" [ "$rc" = 2 ]
@@ -139,7 +141,7 @@ help_lists_settings() {
     rc=$?
     check "$svc: --help exits 0 (got $rc)" [ "$rc" = 0 ]
     check "$svc: --help lists its settings" grep -q RAMPART_HTTP_LISTEN "$out" &&
-        grep -q RAMPART_AMQP_URLS "$out" && grep -q RAMPART_DRAIN_TIMEOUT "$out"
+        grep -q RAMPART_PG_URL "$out" && grep -q RAMPART_DRAIN_TIMEOUT "$out"
     check "$svc: --help does not print the AMQP password" bash -c "! grep -q guest:guest '$out'"
     check "$svc: --version" bash -c "'$bin' --version | grep -q '^rampart-$svc '"
 }
