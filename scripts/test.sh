@@ -74,6 +74,9 @@ tests/integration/pipeline.sh build "${PIPELINE_SCENARIOS:-all}"
 step "dashboard API: every route, roles, CSRF, bad input, failover behind HAProxy, drain (sanitizer build)"
 tests/api/run.sh build-asan
 
+step "dashboard API fuzzed from its OpenAPI document (schemathesis): no 5xx, answers as documented"
+tests/api/schemathesis/run.sh build
+
 step "web UI: browser journeys (Playwright + chromium), screenshots in build/test-artifacts/browser"
 tests/browser/run.sh build
 
