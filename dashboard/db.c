@@ -118,7 +118,8 @@ struct rp_pg *dash_pg(struct dash_req *r)
             return NULL;
         }
         rp_pg_set_reconnect_budget(pg, 5000);
-        p->conns[slot] = pg; /* the slot is ours: no other thread touches it */
+        rp_pg_set_statement_cache(pg, 256); /* the handlers' SQL is a fixed set of texts */
+        p->conns[slot] = pg;                /* the slot is ours: no other thread touches it */
     }
     r->pg = p->conns[slot];
     return r->pg;

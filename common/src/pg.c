@@ -31,7 +31,20 @@ struct rp_pg {
     unsigned long reconnects;
     int in_tx;     /* inside rp_pg_tx, between BEGIN and COMMIT/ROLLBACK */
     int tx_broken; /* the connection was lost inside the transaction */
+    /* prepared statements of the current connection (rp_pg_set_statement_cache): statement
+     * i is named "rp_s<i>"; they die with the connection, so the cache belongs to conn_gen */
+    unsigned long conn_gen, stmts_gen;
+    char **stmts;
+    size_t n_stmts, max_stmts;
 };
+
+static void stmts_clear(struct rp_pg *pg)
+{
+    for (size_t i = 0; i < pg->n_stmts; i++)
+        free(pg->stmts[i]);
+    pg->n_stmts = 0;
+    pg->stmts_gen = pg->conn_gen;
+}
 
 static long now_ms(void)
 {
@@ -118,6 +131,7 @@ static int connect_once(struct rp_pg *pg, struct rp_error *err)
     if (c && PQstatus(c) == CONNECTION_OK) {
         PQsetNoticeProcessor(c, on_notice, NULL);
         pg->conn = c;
+        pg->conn_gen++;
         return RP_OK;
     }
     char msg[400];
@@ -182,11 +196,45 @@ void rp_pg_close(struct rp_pg *pg)
     if (!pg)
         return;
     PQfinish(pg->conn);
+    stmts_clear(pg);
+    free(pg->stmts);
     if (pg->conninfo)
         memset(pg->conninfo, 0, strlen(pg->conninfo));
     free(pg->conninfo);
     free(pg->target);
     free(pg);
+}
+
+void rp_pg_set_statement_cache(struct rp_pg *pg, size_t max)
+{
+    stmts_clear(pg);
+    free(pg->stmts);
+    pg->stmts = max ? rp_xcalloc(max, sizeof(*pg->stmts)) : NULL;
+    pg->max_stmts = max;
+}
+
+/* Run `sql` as a prepared statement of this connection, preparing it on first use; past the
+ * cache's size, as an unnamed one. Returns the result (or a failed PREPARE's result). */
+static PGresult *exec_cached(struct rp_pg *pg, const char *sql, int nparams,
+                             const char *const *params)
+{
+    if (pg->stmts_gen != pg->conn_gen)
+        stmts_clear(pg); /* a new connection: nothing is prepared on it */
+    size_t i = 0;
+    while (i < pg->n_stmts && strcmp(pg->stmts[i], sql) != 0)
+        i++;
+    char name[32];
+    snprintf(name, sizeof(name), "rp_s%zu", i);
+    if (i == pg->n_stmts) {
+        if (i == pg->max_stmts)
+            return PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        PGresult *prep = PQprepare(pg->conn, name, sql, nparams, NULL);
+        if (!prep || PQresultStatus(prep) != PGRES_COMMAND_OK)
+            return prep;
+        PQclear(prep);
+        pg->stmts[pg->n_stmts++] = rp_xstrdup(sql);
+    }
+    return PQexecPrepared(pg->conn, name, nparams, params, NULL, NULL, 0);
 }
 
 void rp_pg_set_reconnect_budget(struct rp_pg *pg, long budget_ms)
@@ -234,8 +282,9 @@ static int run(struct rp_pg *pg, const char *sql, int nparams, const char *const
             if (rc != RP_OK)
                 return rc == RP_EINVAL ? RP_EINVAL : RP_EAGAIN;
         }
-        PGresult *res = (flags & RUN_SCRIPT)
-                            ? PQexec(pg->conn, sql)
+        PGresult *res = (flags & RUN_SCRIPT) ? PQexec(pg->conn, sql)
+                        : pg->max_stmts
+                            ? exec_cached(pg, sql, nparams, params)
                             : PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
@@ -246,6 +295,15 @@ static int run(struct rp_pg *pg, const char *sql, int nparams, const char *const
             return RP_OK;
         }
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (pg->max_stmts && !pg->in_tx && state && strcmp(state, "0A000") == 0 &&
+            resends < MAX_RESENDS && !(flags & RUN_SCRIPT)) {
+            /* "cached plan must not change result type": the schema changed under a
+             * prepared statement (a migration); prepare everything again */
+            PQclear(res);
+            PQclear(PQexec(pg->conn, "DEALLOCATE ALL"));
+            stmts_clear(pg);
+            continue;
+        }
         int lost = PQstatus(pg->conn) != CONNECTION_OK || rp_pg_sqlstate_needs_reconnect(state);
         int rc = lost ? RP_EAGAIN : rp_pg_map_sqlstate(state);
         result_error(err, rc, res, pg->conn, sql);

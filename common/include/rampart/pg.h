@@ -43,6 +43,13 @@ void rp_pg_close(struct rp_pg *pg);
  * from 50 ms up to 1 s). Default 15000 ms; 0 means a single attempt. */
 void rp_pg_set_reconnect_budget(struct rp_pg *pg, long budget_ms);
 
+/* Keep up to `max` statements prepared on the connection (0, the default: none): a statement
+ * text run again is executed from its prepared form, skipping the server's parse and plan (a
+ * measured 1.5 ms of a 2.3 ms API query). Statements are told apart by their text, so use it
+ * for a fixed set of texts (parameters vary, the SQL does not); once `max` are prepared,
+ * further texts run unprepared. A reconnect forgets them (they are prepared again). */
+void rp_pg_set_statement_cache(struct rp_pg *pg, size_t max);
+
 /* Number of successful reconnects since rp_pg_open (for metrics and tests). */
 unsigned long rp_pg_reconnects(const struct rp_pg *pg);
 
