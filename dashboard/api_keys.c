@@ -181,8 +181,10 @@ static void revoke_key(struct dash_req *r)
     struct revoke_in in = {.project = dash_param(r, "project")};
     if (!(in.key = dash_param_uuid(r, "key", "API key")))
         return;
-    if (dash_tx(r, revoke_tx, &in) == RP_OK)
+    if (dash_tx(r, revoke_tx, &in) == RP_OK) {
+        dash_key_cache_forget(in.key);
         dash_reply_empty(r, 204);
+    }
 }
 
 const struct dash_route dash_routes_keys[] = {

@@ -269,6 +269,9 @@ int dash_auth_resolve(struct dash_req *r) RP_MUST_CHECK;
 /* Check the route's access rule for the resolved caller, the role in {project} and CSRF;
  * answers 401/403/404 and returns RP_EINVAL when refused. */
 int dash_auth_check(struct dash_req *r) RP_MUST_CHECK;
+/* Drop a revoked API key from this copy's cache of verified keys (auth.c: other copies keep
+ * trusting it for at most 5 s). */
+void dash_key_cache_forget(const char *key_id);
 /* argon2id (libsodium crypto_pwhash_str, interactive limits; at most a few at once so a login
  * storm cannot exhaust memory). */
 int dash_password_hash(const char *password, char out[128]) RP_MUST_CHECK;
