@@ -223,11 +223,19 @@ enum {
     L_DURATION
 };
 
-/* "name": value of column `col`: a JSON string, a number as PostgreSQL wrote it, a time from
- * Unix microseconds (RFC 3339, UTC), or null. */
+/* ,"name": value of column `col`: a JSON string, a number as PostgreSQL wrote it, a time from
+ * Unix microseconds (RFC 3339, UTC), or null. Written without printf or strftime: formatting
+ * was the dashboard's largest CPU cost on this page (perf, 51 rows x 16 members). */
+static void put_name(struct rp_buf *b, const char *name)
+{
+    (void)rp_buf_append(b, ",\"", 2);
+    (void)rp_buf_append(b, name, strlen(name));
+    (void)rp_buf_append(b, "\":", 2);
+}
+
 static void put_str(struct rp_buf *b, const char *name, const PGresult *res, int row, int col)
 {
-    (void)rp_buf_printf(b, ",\"%s\":", name);
+    put_name(b, name);
     if (PQgetisnull(res, row, col)) {
         (void)rp_buf_append(b, "null", 4);
         return;
@@ -242,28 +250,56 @@ static void put_num(struct rp_buf *b, const char *name, const PGresult *res, int
     const char *v = PQgetisnull(res, row, col) ? "null" : PQgetvalue(res, row, col);
     if (strcmp(v, "NaN") == 0 || strstr(v, "Infinity"))
         v = "null";
-    (void)rp_buf_printf(b, ",\"%s\":%s", name, v);
+    put_name(b, name);
+    (void)rp_buf_append(b, v, strlen(v));
+}
+
+static void put_digits(char *out, long long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        out[i] = (char)('0' + v % 10);
 }
 
 static void put_time(struct rp_buf *b, const char *name, const PGresult *res, int row, int col)
 {
+    put_name(b, name);
     if (PQgetisnull(res, row, col)) {
-        (void)rp_buf_printf(b, ",\"%s\":null", name);
+        (void)rp_buf_append(b, "null", 4);
         return;
     }
     long long us = strtoll(PQgetvalue(res, row, col), NULL, 10);
     long long secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char when[40];
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    (void)rp_buf_printf(b, ",\"%s\":\"%s.%06lldZ\"", name, when, us - secs * 1000000);
+    long long frac = us - secs * 1000000,
+              days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    long long sod = secs - days * 86400;
+    /* civil date from days since 1970-01-01 (Howard Hinnant's algorithm) */
+    long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    long long m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    if (y < 0 || y > 9999) {
+        (void)rp_buf_append(b, "null", 4);
+        return;
+    }
+    char t[] = "\"0000-00-00T00:00:00.000000Z\"";
+    put_digits(t + 1, y, 4);
+    put_digits(t + 6, m, 2);
+    put_digits(t + 9, d, 2);
+    put_digits(t + 12, sod / 3600, 2);
+    put_digits(t + 15, sod / 60 % 60, 2);
+    put_digits(t + 18, sod % 60, 2);
+    put_digits(t + 21, frac, 6);
+    (void)rp_buf_append(b, t, sizeof(t) - 1);
 }
 
 static void put_run(struct rp_buf *b, const PGresult *res, int i)
 {
-    (void)rp_buf_printf(b, "{\"id\":\"%s\"", PQgetvalue(res, i, L_ID));
+    (void)rp_buf_append(b, "{\"id\":\"", 7);
+    (void)rp_buf_append(b, PQgetvalue(res, i, L_ID), (size_t)PQgetlength(res, i, L_ID));
+    (void)rp_buf_append(b, "\"", 1);
     put_str(b, "test_id", res, i, L_TEST);
     put_str(b, "test_name", res, i, L_TEST_NAME);
     put_num(b, "test_version", res, i, L_VERSION);

@@ -19,8 +19,8 @@
 struct dash_pool {
     char *conninfo;
     pthread_mutex_t lock;
-    pthread_cond_t freed;
-    struct rp_pg **conns; /* NULL slots are opened on demand */
+    struct waiter *head, *tail; /* requests waiting for a slot, oldest first */
+    struct rp_pg **conns;       /* NULL slots are opened on demand */
     int *busy;
     size_t n;
 };
@@ -32,7 +32,6 @@ int dash_pool_open(const char *conninfo, long size, struct dash_pool **out, stru
     struct dash_pool *p = rp_xcalloc(1, sizeof(*p));
     p->conninfo = rp_xstrdup(conninfo);
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->freed, NULL);
     p->n = (size_t)size;
     p->conns = rp_xcalloc(p->n, sizeof(*p->conns));
     p->busy = rp_xcalloc(p->n, sizeof(*p->busy));
@@ -50,20 +49,24 @@ void dash_pool_close(struct dash_pool *p)
     free(p->busy);
     free(p->conninfo);
     pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->freed);
     free(p);
 }
 
-/* Take a slot; returns its index or -1 after ACQUIRE_WAIT_S. */
+/* A request waiting for a connection: slots are handed to the oldest waiter directly (a plain
+ * condition variable hands them out in no order, and the unlucky requests made the p99). */
+struct waiter {
+    pthread_cond_t cond;
+    long slot; /* -1 until given one */
+    struct waiter *next;
+};
+
+/* Take a slot; returns its index or -1 after ACQUIRE_WAIT_S. First come, first served. */
 static long take_slot(struct dash_pool *p)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ACQUIRE_WAIT_S;
     long slot = -1;
     pthread_mutex_lock(&p->lock);
-    for (;;) {
-        /* prefer an open connection */
+    if (!p->head) {
+        /* nobody waits: take a free slot, an open connection first */
         for (size_t i = 0; i < p->n && slot < 0; i++)
             if (!p->busy[i] && p->conns[i])
                 slot = (long)i;
@@ -72,20 +75,57 @@ static long take_slot(struct dash_pool *p)
                 slot = (long)i;
         if (slot >= 0) {
             p->busy[slot] = 1;
-            break;
+            pthread_mutex_unlock(&p->lock);
+            return slot;
         }
-        if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) != 0)
-            break;
     }
+    struct waiter w = {.slot = -1};
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (p->tail)
+        p->tail->next = &w;
+    else
+        p->head = &w;
+    p->tail = &w;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += ACQUIRE_WAIT_S;
+    while (w.slot < 0)
+        if (pthread_cond_timedwait(&w.cond, &p->lock, &deadline) != 0)
+            break;
+    if (w.slot < 0) { /* timed out, still queued: leave the queue */
+        struct waiter **pp = &p->head, *prev = NULL;
+        while (*pp && *pp != &w) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp)
+            *pp = w.next;
+        if (p->tail == &w)
+            p->tail = prev;
+    }
+    slot = w.slot;
     pthread_mutex_unlock(&p->lock);
+    pthread_cond_destroy(&w.cond);
     return slot;
 }
 
 static void give_slot(struct dash_pool *p, long slot)
 {
     pthread_mutex_lock(&p->lock);
-    p->busy[slot] = 0;
-    pthread_cond_signal(&p->freed);
+    struct waiter *w = p->head;
+    if (w) { /* straight to the oldest waiter: the slot stays busy */
+        p->head = w->next;
+        if (!p->head)
+            p->tail = NULL;
+        w->slot = slot;
+        pthread_cond_signal(&w->cond);
+    } else {
+        p->busy[slot] = 0;
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
