@@ -781,8 +781,9 @@ static void reply_test(struct dash_req *r, unsigned status, const char *project,
 
 /* The test list: one statement, driven by the (project_id, name) index in name order (the
  * cursor is the last name, hex: names are unique in a project), each test's runs read through
- * runs_test_recent (test_id, fire_time DESC) INCLUDE (status), migration 0005, in LATERAL subqueries: the latest run, the last 20
- * finished ones (whose newest gives ?status), and the last 24 hours for the uptime. */
+ * runs_test_recent (test_id, fire_time DESC) INCLUDE (status), migration 0005, in LATERAL
+ * subqueries: the latest run, the last 20 finished ones (whose newest gives ?status), and the last
+ * 24 hours for the uptime. */
 static const char list_sql[] =
     "WITH page AS ("
     " SELECT t.name, json_build_object('id', t.id, 'name', t.name, 'tags', t.tags, "
