@@ -34,8 +34,8 @@ char *rp_secret_seal(const unsigned char key[RP_SECRET_KEY_BYTES], const char *p
     size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len;
     unsigned char *box = rp_xmalloc(blen);
     randombytes_buf(box, crypto_secretbox_NONCEBYTES);
-    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)plain, len,
-                          box, key);
+    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)plain, len, box,
+                          key);
     size_t cap = sodium_base64_encoded_len(blen, sodium_base64_VARIANT_ORIGINAL);
     char *out = rp_xmalloc(PREFIX_LEN + cap);
     memcpy(out, PREFIX, PREFIX_LEN);
@@ -62,8 +62,8 @@ int rp_secret_open(const unsigned char key[RP_SECRET_KEY_BYTES], const char *sea
     size_t blen = 0;
     int rc = RP_EINVAL;
     char *plain = NULL;
-    if (sodium_base642bin(box, n + 1, b64, n, NULL, &blen, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+    if (sodium_base642bin(box, n + 1, b64, n, NULL, &blen, NULL, sodium_base64_VARIANT_ORIGINAL) !=
+            0 ||
         blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
         rp_error_set(err, RP_EINVAL, "sealed secret is not valid base64 or too short");
         goto out;
