@@ -1,28 +1,17 @@
 /* Runs and results: the list of a project's runs (filters, cursor pagination over the
  * runs_project_page / runs_test_recent indexes, one statement), one run with its MongoDB
- * result document, the charts' statistics (per time bucket: counts, pass rate, p50/p95 of
- * duration_ms, over runs_test_finished), and the CI trigger: POST .../runs creates one pending
- * run per test (by id or tag) that the scheduler's sweep publishes, and with ?wait=S polls until
- * they are final and answers their outcome as JSON or JUnit XML (docs/ci.md).
- *
- * Design note — a waiting trigger: insert (one transaction) -> [poll every POLL_MS: one
- * SELECT over the run ids, the PostgreSQL connection given back to the pool between polls]
- * until every run is final, the wait is over or the dashboard drains -> answer what is known
- * (complete false when a run is not final). */
+ * result document, and the charts' statistics (per time bucket: counts, pass rate, p50/p95 of
+ * duration_ms, over runs_test_finished). The CI trigger, which creates runs on the same path
+ * (POST .../runs), is in api_ci.c; it shares the query-string readers and the result lookup
+ * below (declared in dash.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dash.h"
 #include "rampart/job.h"
 #include "rampart/log.h"
-#include "rampart/pg.h"
-#include "rampart/service.h"
-#include "rampart/testlang.h"
 
-#define POLL_MS         200
-#define MAX_TRIGGER     500  /* runs one trigger may create */
 #define MAX_BUCKETS     1000 /* points of one statistics answer */
 #define DEFAULT_BUCKETS 200
 
@@ -126,7 +115,7 @@ static int arg_time(struct dash_req *r, const char *name, double *out, int *pres
 }
 
 /* A query argument that must be an integer lo..hi (absent: `def`). */
-static int arg_long(struct dash_req *r, const char *name, long lo, long hi, long def, long *out)
+int dash_arg_long(struct dash_req *r, const char *name, long lo, long hi, long def, long *out)
 {
     const char *v = dash_arg(r, name);
     *out = def;
@@ -144,8 +133,8 @@ static int arg_long(struct dash_req *r, const char *name, long lo, long hi, long
 }
 
 /* A query argument that must be one of `allowed` (NULL-terminated) or checked by `check`. */
-static int arg_enum(struct dash_req *r, const char *name, const char *const *allowed,
-                    const char **out)
+int dash_arg_enum(struct dash_req *r, const char *name, const char *const *allowed,
+                  const char **out)
 {
     const char *v = dash_arg(r, name);
     *out = NULL;
@@ -342,12 +331,12 @@ static void list_runs(struct dash_req *r)
     char *ctime = NULL, *cid = NULL;
     if (arg_checked(r, "test", dash_check_uuid, &test) != RP_OK ||
         arg_checked(r, "schedule", dash_check_uuid, &schedule) != RP_OK ||
-        arg_enum(r, "status", statuses, &status) != RP_OK ||
-        arg_enum(r, "trigger", triggers, &trigger) != RP_OK ||
+        dash_arg_enum(r, "status", statuses, &status) != RP_OK ||
+        dash_arg_enum(r, "trigger", triggers, &trigger) != RP_OK ||
         arg_checked(r, "location", dash_check_location, &location) != RP_OK ||
         arg_time(r, "from", &from, &have_from) != RP_OK ||
         arg_time(r, "to", &to, &have_to) != RP_OK ||
-        arg_long(r, "limit", 1, 200, 50, &limit) != RP_OK)
+        dash_arg_long(r, "limit", 1, 200, 50, &limit) != RP_OK)
         return;
     if (cursor && (dash_cursor_decode(cursor, &ctime, &cid) != RP_OK || check_cursor_time(ctime))) {
         dash_error_field(r, 400, "invalid_field", "cursor",
@@ -412,7 +401,7 @@ static const char run_sql[] =
 
 /* Find the result document of run `id`; RP_OK with *out (NULL when none is stored), or an
  * error after answering 503. Caller bson_destroy()s *out. */
-static int find_result(struct dash_req *r, mongoc_collection_t *coll, const char *id, bson_t **out)
+int dash_find_result(struct dash_req *r, mongoc_collection_t *coll, const char *id, bson_t **out)
 {
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", id);
@@ -453,7 +442,7 @@ static void get_run(struct dash_req *r)
         goto out;
     }
     if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
-        if (!(coll = dash_results(r)) || find_result(r, coll, id, &doc) != RP_OK)
+        if (!(coll = dash_results(r)) || dash_find_result(r, coll, id, &doc) != RP_OK)
             goto out;
     }
     struct rp_buf b;
@@ -538,7 +527,7 @@ static void stats(struct dash_req *r, const char *test)
     long bucket;
     if (arg_time(r, "from", &from, &have_from) != RP_OK ||
         arg_time(r, "to", &to, &have_to) != RP_OK ||
-        arg_long(r, "bucket", 1, 31L * 86400, 0, &bucket) != RP_OK)
+        dash_arg_long(r, "bucket", 1, 31L * 86400, 0, &bucket) != RP_OK)
         return;
     double now = (double)rp_now_unix_ms() / 1000.0;
     if (!have_to)
@@ -582,440 +571,8 @@ static void test_stats(struct dash_req *r)
         stats(r, test);
 }
 
-/* ---- POST /projects/{project}/runs: the CI trigger ---------------------------------------- */
-
-struct trigger {
-    const char *project, *test_id, *tag, *env, *location, *kind;
-    char *overrides; /* runs.overrides: JSON object text, secrets sealed; or NULL */
-    size_t n;
-    char (*ids)[RP_UUID_LEN + 1];
-    char (*tests)[RP_UUID_LEN + 1];
-    char **names;
-};
-
-static void trigger_reset(struct trigger *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->names[i]);
-    free(t->ids);
-    free(t->tests);
-    free(t->names);
-    t->ids = NULL;
-    t->tests = NULL;
-    t->names = NULL;
-    t->n = 0;
-}
-
-static int trigger_tx(struct dash_req *r, struct rp_pg *pg, void *ud)
-{
-    struct trigger *t = ud;
-    PGresult *res = NULL;
-    int rc;
-    trigger_reset(t); /* a re-run transaction starts over */
-    if (t->env) {
-        const char *p[2] = {t->env, t->project};
-        rc = dash_tx_exec(r, pg, "environment",
-                          "SELECT 1 FROM environments WHERE id = $1 AND project_id = $2", 2, p,
-                          &res);
-        if (rc != RP_OK)
-            return rc;
-        int found = PQntuples(res);
-        PQclear(res);
-        if (!found) {
-            dash_error_field(r, 400, "unknown_reference", "environment_id",
-                             "environment_id: no such environment in this project");
-            return RP_ENOENT;
-        }
-    }
-    const char *q[3] = {t->project, t->test_id, t->tag};
-    rc = dash_tx_exec(r, pg, "tests",
-                      "SELECT id, name FROM tests WHERE project_id = $1 AND current_version >= 1 "
-                      "AND (($2::uuid IS NOT NULL AND id = $2::uuid) OR "
-                      "     ($3::text IS NOT NULL AND $3 = ANY (tags))) "
-                      "ORDER BY name LIMIT 501",
-                      3, q, &res);
-    if (rc != RP_OK)
-        return rc;
-    int rows = PQntuples(res);
-    if (rows == 0 || rows > MAX_TRIGGER) {
-        PQclear(res);
-        res = NULL;
-        const char *pp[1] = {t->project};
-        if (!rows && (rc = dash_tx_exec(r, pg, "project", "SELECT 1 FROM projects WHERE id = $1", 1,
-                                        pp, &res)) != RP_OK)
-            return rc;
-        int project = rows || PQntuples(res) > 0;
-        PQclear(res);
-        if (!project)
-            dash_error(r, 404, "not_found", "project not found");
-        else if (rows)
-            dash_error_field(r, 400, "invalid_field", "tag",
-                             "more than %d tests have the tag \"%s\": use a narrower tag",
-                             MAX_TRIGGER, t->tag);
-        else if (t->tag)
-            dash_error_field(r, 400, "no_tests", "tag",
-                             "no test of this project with a saved version has the tag \"%s\"",
-                             t->tag);
-        else
-            dash_error_field(r, 400, "no_tests", "test_id",
-                             "test_id: no test of this project with a saved version has this id");
-        return RP_ENOENT;
-    }
-    t->n = (size_t)rows;
-    t->ids = rp_xcalloc(t->n, sizeof(*t->ids));
-    t->tests = rp_xcalloc(t->n, sizeof(*t->tests));
-    t->names = rp_xcalloc(t->n, sizeof(*t->names));
-    struct rp_buf ids, tests;
-    rp_buf_init(&ids, 0);
-    rp_buf_init(&tests, 0);
-    (void)rp_buf_append(&ids, "{", 1);
-    (void)rp_buf_append(&tests, "{", 1);
-    for (size_t i = 0; i < t->n; i++) {
-        rp_uuid_v7(t->ids[i]);
-        snprintf(t->tests[i], sizeof(t->tests[i]), "%s", PQgetvalue(res, (int)i, 0));
-        t->names[i] = rp_xstrdup(PQgetvalue(res, (int)i, 1));
-        rp_pg_array_add(&ids, t->ids[i]);
-        rp_pg_array_add(&tests, t->tests[i]);
-    }
-    PQclear(res);
-    (void)rp_buf_append(&ids, "}", 1);
-    (void)rp_buf_append(&tests, "}", 1);
-    /* lease_until = now(): the next sweep of any scheduler publishes them (docs/pipeline.md);
-     * the version is read again here, so a save in between runs the newest */
-    const char *ins[7] = {t->project, ids.data,    tests.data,  t->env,
-                          t->kind,    t->location, t->overrides};
-    rc = dash_tx_exec(r, pg, "runs",
-                      "INSERT INTO runs (id, project_id, test_id, test_version, environment_id, "
-                      "  fire_time, trigger, location, retries, overrides, lease_until) "
-                      "SELECT v.id, $1, x.id, x.current_version, $4, now(), $5, $6, 0, "
-                      "       $7::jsonb, now() "
-                      "FROM unnest($2::uuid[], $3::uuid[]) AS v(id, test_id) "
-                      "JOIN tests x ON x.id = v.test_id",
-                      7, ins, NULL);
-    rp_buf_cleanup(&ids);
-    rp_buf_cleanup(&tests);
-    if (rc != RP_OK)
-        return rc;
-    bson_t d = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&d, "runs", (int32_t)t->n);
-    BSON_APPEND_UTF8(&d, t->tag ? "tag" : "test_id", t->tag ? t->tag : t->test_id);
-    BSON_APPEND_UTF8(&d, "location", t->location);
-    if (t->env)
-        BSON_APPEND_UTF8(&d, "environment_id", t->env);
-    BSON_APPEND_BOOL(&d, "overrides", t->overrides != NULL);
-    char *details = bson_as_relaxed_extended_json(&d, NULL);
-    bson_destroy(&d);
-    rc = dash_audit(r, pg, t->project, "run.trigger", t->n == 1 ? "run" : "runs",
-                    t->n == 1 ? t->ids[0] : NULL, details);
-    bson_free(details);
-    return rc;
-}
-
-/* {"value": v[, "secret": bool]} (the variables' wrapper form): position `val` on v. */
-static int wrapper(const bson_iter_t *it, bson_iter_t *val, int *secret)
-{
-    bson_iter_t c;
-    int has_value = 0;
-    *secret = 0;
-    if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &c))
-        return 0;
-    while (bson_iter_next(&c)) {
-        if (strcmp(bson_iter_key(&c), "value") == 0) {
-            has_value = 1;
-            *val = c;
-        } else if (strcmp(bson_iter_key(&c), "secret") == 0 && BSON_ITER_HOLDS_BOOL(&c)) {
-            *secret = bson_iter_bool(&c);
-        } else {
-            return 0;
-        }
-    }
-    return has_value;
-}
-
-/* The body's "variables" (the override layer) as JSON text for runs.overrides: checked as the
- * worker will load it, secret values sealed ({"secret": true, "sealed": "v1:..."}), since a
- * secret is never kept in clear. RP_OK with *out (NULL when absent) or 400 answered. */
-static int read_overrides(struct dash_req *r, const bson_t *body, char **out)
-{
-    bson_iter_t it, c;
-    *out = NULL;
-    if (!bson_iter_init_find(&it, body, "variables") || BSON_ITER_HOLDS_NULL(&it))
-        return RP_OK;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &c)) {
-        dash_error_field(r, 400, "invalid_field", "variables",
-                         "\"variables\" must be a JSON object of name: value");
-        return RP_EINVAL;
-    }
-    struct rp_vars *v = rp_vars_new();
-    struct rp_error e = {0};
-    int rc = rp_vars_load_object(v, RP_LAYER_OVERRIDE, &it, &e);
-    rp_vars_free(v);
-    if (rc != RP_OK) {
-        dash_error_field(r, 400, "invalid_field", "variables", "variables: %s", e.msg);
-        return RP_EINVAL;
-    }
-    bson_t sealed = BSON_INITIALIZER;
-    while (bson_iter_next(&c)) {
-        bson_iter_t val, probe;
-        int secret = 0;
-        const char *key = bson_iter_key(&c);
-        if (BSON_ITER_HOLDS_DOCUMENT(&c) && bson_iter_recurse(&c, &probe) &&
-            bson_iter_find(&probe, "sealed")) {
-            dash_error_field(r, 400, "invalid_field", "variables",
-                             "variables: \"%.128s\": send a secret as {\"value\": ..., "
-                             "\"secret\": true}, not sealed",
-                             key);
-            rc = RP_EINVAL;
-            break;
-        }
-        if (!wrapper(&c, &val, &secret) || !secret) {
-            bson_append_iter(&sealed, NULL, -1, &c);
-            continue;
-        }
-        struct rp_value value;
-        rp_value_from_iter(&value, &val);
-        char *text = rp_value_to_json(&value, 0);
-        rp_value_clear(&value);
-        char *box = dash_seal(r->app, text);
-        free(text);
-        if (!box) {
-            dash_error_field(r, 400, "secret_key_missing", "variables",
-                             "variables: \"%.128s\" is secret, and secrets cannot be kept: the "
-                             "dashboard has no RAMPART_SECRET_KEY",
-                             key);
-            rc = RP_EINVAL;
-            break;
-        }
-        bson_t w;
-        bson_append_document_begin(&sealed, key, -1, &w);
-        BSON_APPEND_BOOL(&w, "secret", true);
-        BSON_APPEND_UTF8(&w, "sealed", box);
-        bson_append_document_end(&sealed, &w);
-        free(box);
-    }
-    if (rc == RP_OK)
-        *out = bson_as_relaxed_extended_json(&sealed, NULL);
-    bson_destroy(&sealed);
-    return rc;
-}
-
-static const char wait_poll_sql[] =
-    "SELECT count(*) FILTER (WHERE status NOT IN " FINAL_STATUS ") FROM runs "
-    "WHERE id = ANY ($1::uuid[])";
-
-static const char wait_json_sql[] =
-    "SELECT json_build_object('runs', COALESCE(json_agg(json_build_object('run_id', n.id, "
-    "  'test_id', n.test_id, 'test_name', t.name, 'location', n.location, 'status', n.status, "
-    "  'duration_ms', n.duration_ms, 'error', n.error, 'finished_at', n.finished_at) "
-    "  ORDER BY array_position($1::uuid[], n.id)), '[]'), "
-    "  'passed', COALESCE(bool_and(n.status = 'passed'), false), "
-    "  'complete', COALESCE(bool_and(n.status IN " FINAL_STATUS "), false)) "
-    "FROM runs n LEFT JOIN tests t ON t.id = n.test_id WHERE n.id = ANY ($1::uuid[])";
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Poll until every run is final, `wait_s` passed or the dashboard drains. The connection goes
- * back to the pool between polls, so a long wait holds no slot. A failed poll (failover) is
- * simply tried again at the next one. */
-static void wait_runs(struct dash_req *r, const char *ids, long wait_s)
-{
-    int64_t deadline = mono_ms() + wait_s * 1000;
-    const char *p[1] = {ids};
-    for (;;) {
-        struct rp_pg *pg = dash_pg(r);
-        if (!pg)
-            return;
-        PGresult *res = NULL;
-        struct rp_error e = {0};
-        int left = 1;
-        if (rp_pg_exec_idempotent(pg, wait_poll_sql, 1, p, &res, &e) == RP_OK) {
-            left = atoi(PQgetvalue(res, 0, 0));
-            PQclear(res);
-        }
-        dash_db_release(r);
-        int64_t now = mono_ms();
-        if (!left || now >= deadline || rp_service_draining(r->app->svc))
-            return;
-        int64_t nap = deadline - now < POLL_MS ? deadline - now : POLL_MS;
-        struct timespec ts = {0, (long)nap * 1000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
-/* The JUnit answer: each run's result document in trigger order; a run not finished (or
- * whose document is missing) is listed as an error saying so. */
-static void reply_junit(struct dash_req *r, const struct trigger *t, const char *ids)
-{
-    const char *p[1] = {ids};
-    PGresult *res = NULL;
-    if (dash_exec(r, "runs",
-                  "SELECT n.id::text, n.status, n.status IN " FINAL_STATUS ", "
-                  "       n.status = 'passed' FROM runs n WHERE n.id = ANY ($1::uuid[])",
-                  1, p, &res) != RP_OK)
-        return;
-    bson_t **docs = rp_xcalloc(t->n, sizeof(*docs));
-    mongoc_collection_t *coll = NULL;
-    char *xml = NULL;
-    size_t xml_len = 0;
-    int complete = 1, passed = 1;
-    for (size_t i = 0; i < t->n; i++) {
-        const char *status = "missing";
-        int final = 0;
-        for (int k = 0; k < PQntuples(res); k++)
-            if (strcmp(PQgetvalue(res, k, 0), t->ids[i]) == 0) {
-                status = PQgetvalue(res, k, 1);
-                final = strcmp(PQgetvalue(res, k, 2), "t") == 0;
-                passed &= strcmp(PQgetvalue(res, k, 3), "t") == 0;
-            }
-        complete &= final;
-        if (final) {
-            if (!coll && !(coll = dash_results(r)))
-                goto out;
-            if (find_result(r, coll, t->ids[i], &docs[i]) != RP_OK)
-                goto out;
-        }
-        if (!docs[i]) {
-            char *why = final ? rp_xasprintf("run %s is %s but its result document is missing",
-                                             t->ids[i], status)
-                              : rp_xasprintf("run %s did not finish within the wait (status: %s)",
-                                             t->ids[i], status);
-            docs[i] =
-                BCON_NEW("_id", BCON_UTF8(t->ids[i]), "test", BCON_UTF8(t->names[i]), "status",
-                         BCON_UTF8("error"), "error", BCON_UTF8(why), "steps", "[", "]");
-            passed = 0;
-            free(why);
-        }
-    }
-    FILE *f = open_memstream(&xml, &xml_len);
-    struct rp_error e = {0};
-    if (!f || rp_junit_write(f, docs, t->n, &e) != RP_OK || fclose(f) != 0) {
-        dash_error(r, 500, "internal", "the JUnit report could not be written");
-        goto out;
-    }
-    dash_reply_raw(r, 200, "application/xml", xml, xml_len);
-    dash_add_header(r, "X-Rampart-Complete", complete ? "true" : "false");
-    dash_add_header(r, "X-Rampart-Passed", passed && complete ? "true" : "false");
-out:
-    free(xml);
-    for (size_t i = 0; i < t->n; i++)
-        bson_destroy(docs[i]);
-    free(docs);
-    if (coll)
-        mongoc_collection_destroy(coll);
-    PQclear(res);
-}
-
-static void reply_created(struct dash_req *r, const struct trigger *t)
-{
-    bson_t doc = BSON_INITIALIZER, arr;
-    bson_append_array_begin(&doc, "runs", -1, &arr);
-    for (size_t i = 0; i < t->n; i++) {
-        char key[16];
-        const char *k;
-        bson_uint32_to_string((uint32_t)i, &k, key, sizeof(key));
-        bson_t item;
-        bson_append_document_begin(&arr, k, -1, &item);
-        BSON_APPEND_UTF8(&item, "run_id", t->ids[i]);
-        BSON_APPEND_UTF8(&item, "test_id", t->tests[i]);
-        BSON_APPEND_UTF8(&item, "test_name", t->names[i]);
-        bson_append_document_end(&arr, &item);
-    }
-    bson_append_array_end(&doc, &arr);
-    dash_reply_bson(r, 202, &doc);
-    bson_destroy(&doc);
-}
-
-static void trigger_runs(struct dash_req *r)
-{
-    static const char *const formats[] = {"json", "junit", NULL};
-    const char *format;
-    long wait_s;
-    long max_s = r->app->cfg->run_wait_max_ms / 1000;
-    if (arg_long(r, "wait", 1, max_s, 0, &wait_s) != RP_OK ||
-        arg_enum(r, "format", formats, &format) != RP_OK)
-        return;
-    if (format && strcmp(format, "junit") == 0 && !wait_s) {
-        dash_error_field(r, 400, "invalid_field", "format",
-                         "format=junit needs ?wait=SECONDS (a report of finished runs)");
-        return;
-    }
-    const char *accept = dash_header_in(r, "Accept");
-    int junit =
-        format ? strcmp(format, "junit") == 0 : accept && strstr(accept, "application/xml") != NULL;
-    bson_t body;
-    if (dash_body(r, &body) != RP_OK)
-        return;
-    static const char *const allowed[] = {"test_id",  "tag",       "environment_id",
-                                          "location", "variables", NULL};
-    struct trigger t = {.project = dash_param(r, "project"),
-                        .kind = r->who.kind == DASH_API_KEY ? "api" : "manual"};
-    int has_test = 0, has_tag = 0;
-    if (dash_only(r, &body, allowed) != RP_OK ||
-        dash_get_str(r, &body, "test_id", 0, 36, 36, &t.test_id, &has_test) != RP_OK ||
-        dash_get_str(r, &body, "tag", 0, 1, 64, &t.tag, &has_tag) != RP_OK ||
-        dash_get_str(r, &body, "environment_id", DASH_NULLABLE, 36, 36, &t.env, NULL) != RP_OK ||
-        dash_get_str(r, &body, "location", 0, 1, 32, &t.location, NULL) != RP_OK)
-        goto out;
-    if (has_test == has_tag) {
-        if (has_test)
-            dash_error_field(r, 400, "invalid_field", "tag",
-                             "give either \"test_id\" or \"tag\", not both");
-        else
-            dash_error_field(r, 400, "missing_field", "test_id",
-                             "give \"test_id\" (one test) or \"tag\" (every test with it)");
-        goto out;
-    }
-    const char *why = NULL, *field = NULL;
-    if (t.test_id && (why = dash_check_uuid(t.test_id)))
-        field = "test_id";
-    else if (t.tag && (why = dash_check_tag(t.tag)))
-        field = "tag";
-    else if (t.env && (why = dash_check_uuid(t.env)))
-        field = "environment_id";
-    else if (t.location && (why = dash_check_location(t.location)))
-        field = "location";
-    if (why) {
-        dash_error_field(r, 400, "invalid_field", field, "%s: %s", field, why);
-        goto out;
-    }
-    if (!t.location)
-        t.location = "default";
-    if (read_overrides(r, &body, &t.overrides) != RP_OK || dash_tx(r, trigger_tx, &t) != RP_OK)
-        goto out;
-    if (!wait_s) {
-        reply_created(r, &t);
-        goto out;
-    }
-    struct rp_buf ids;
-    rp_buf_init(&ids, 0);
-    (void)rp_buf_append(&ids, "{", 1);
-    for (size_t i = 0; i < t.n; i++)
-        rp_pg_array_add(&ids, t.ids[i]);
-    (void)rp_buf_append(&ids, "}", 1);
-    dash_db_release(r); /* committed: no slot is held while waiting */
-    wait_runs(r, ids.data, wait_s);
-    if (!r->replied) {
-        const char *p[1] = {ids.data};
-        if (junit)
-            reply_junit(r, &t, ids.data);
-        else
-            dash_query_reply(r, 200, "runs", wait_json_sql, 1, p);
-    }
-    rp_buf_cleanup(&ids);
-out:
-    bson_free(t.overrides);
-    trigger_reset(&t);
-    bson_destroy(&body);
-}
-
 const struct dash_route dash_routes_runs[] = {
     {"GET", "/api/v1/projects/{project}/runs", DASH_PROJECT_VIEWER, list_runs},
-    {"POST", "/api/v1/projects/{project}/runs", DASH_PROJECT_EDITOR, trigger_runs},
     {"GET", "/api/v1/projects/{project}/runs/{run}", DASH_PROJECT_VIEWER, get_run},
     {"GET", "/api/v1/projects/{project}/stats", DASH_PROJECT_VIEWER, project_stats},
     {"GET", "/api/v1/projects/{project}/tests/{test}/stats", DASH_PROJECT_VIEWER, test_stats},

@@ -98,7 +98,10 @@ extern const struct dash_route dash_routes_environments[];
 extern const struct dash_route dash_routes_tests[];
 extern const struct dash_route dash_routes_schedules[];
 extern const struct dash_route dash_routes_runs[];
-extern const struct dash_route dash_routes_alerts[];
+extern const struct dash_route dash_routes_ci[];
+extern const struct dash_route dash_routes_channels[];
+extern const struct dash_route dash_routes_alert_rules[];
+extern const struct dash_route dash_routes_maintenance[];
 extern const struct dash_route dash_routes_audit[];
 extern const struct dash_route dash_routes_static[];
 extern const struct dash_route *const dash_route_tables[];
@@ -257,9 +260,47 @@ const char *dash_check_uuid(const char *s);
 const char *dash_check_tag(const char *s);
 const char *dash_check_location(const char *s);
 
+/* The body's "variables" (run-time overrides of a run now or a CI trigger) as JSON text for
+ * runs.overrides: checked as the worker loads them, each secret one ({"value": v, "secret":
+ * true}) sealed as {"secret": true, "sealed": "v1:..."}. RP_OK with *out (NULL when absent or
+ * null; bson_free it), or RP_EINVAL after answering 400 (invalid_field; secret_key_missing when
+ * a secret is given and no secret key is configured). */
+int dash_read_overrides(struct dash_req *r, const bson_t *body, char **out) RP_MUST_CHECK;
+
 /* Cursor pagination over (time, id) keys: encode/decode an opaque cursor. */
 char *dash_cursor_encode(const char *time, const char *id);
 int dash_cursor_decode(const char *cursor, char **time, char **id) RP_MUST_CHECK;
+
+/* ---- runs, shared with the CI trigger (api_runs.c, used by api_ci.c) ----------------------- */
+/* Query-string argument `name` as an integer lo..hi: RP_OK with *out (`def` when absent), or
+ * RP_EINVAL after answering 400 naming it. */
+int dash_arg_long(struct dash_req *r, const char *name, long lo, long hi, long def,
+                  long *out) RP_MUST_CHECK;
+/* Query-string argument `name` as one of `allowed` (NULL-terminated): RP_OK with *out pointing
+ * into `allowed` (NULL when absent), or RP_EINVAL after answering 400 listing them. */
+int dash_arg_enum(struct dash_req *r, const char *name, const char *const *allowed,
+                  const char **out) RP_MUST_CHECK;
+/* The result document of run `id` in `coll` (MongoDB): RP_OK with *out (NULL when none is
+ * stored; caller bson_destroy()s it), or an error after answering 503. */
+int dash_find_result(struct dash_req *r, mongoc_collection_t *coll, const char *id,
+                     bson_t **out) RP_MUST_CHECK;
+
+/* ---- where a test definition's problem is (defn_locate.c, used by api_tests.c) ------------- */
+/* Answer 400 invalid_definition for the parser's message `msg` about the definition `text`
+ * (`len` bytes, as stored): the spot it names as "path" (steps[0].expect.status[1]) and
+ * "pointer" (RFC 6901) and, when the definition was sent as a string (`as_text`), its "line"
+ * and "column" (from 1, in characters). `at`: the spot's offset when already known, or
+ * SIZE_MAX to find it from the words of the message. A spot that cannot be followed to the end
+ * is given as the last one found: less precise, never wrong. */
+void dash_defn_error(struct dash_req *r, const char *text, size_t len, int as_text, const char *msg,
+                     size_t at);
+/* In the request body `body` (a JSON object libbson accepted), the text of its "definition"
+ * member as sent, when that is an object: 1 with its offset and length, else 0. The first
+ * member of that name counts, as for bson_iter_init_find. */
+int dash_defn_body_text(const char *body, size_t len, size_t *off, size_t *text_len);
+/* The offset of the first word outside strings of `text` that is not JSON (NaN, Infinity:
+ * libbson reads them, PostgreSQL's json does not) with its length in *word_len, or SIZE_MAX. */
+size_t dash_defn_non_json_word(const char *text, size_t len, size_t *word_len);
 
 /* ---- auth (auth.c) ---------------------------------------------------------------------- */
 /* Identify the caller from the session cookie or the Authorization header. Answers 401 for a

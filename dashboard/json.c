@@ -1,7 +1,8 @@
 /* Reading request bodies: one JSON object (libbson's parser, which reports where it failed),
  * then typed member readers that answer 400 naming the member and what was expected, so every
- * handler validates the same way and a bad input never reaches the database. Also the opaque
- * cursors of paginated lists. */
+ * handler validates the same way and a bad input never reaches the database. Also the run-time
+ * variables of a run (secret ones sealed before they are stored) and the opaque cursors of
+ * paginated lists. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "dash.h"
 #include "rampart/job.h"
 #include "rampart/pg.h"
+#include "rampart/testlang.h"
 
 int dash_body(struct dash_req *r, bson_t *doc)
 {
@@ -256,6 +258,96 @@ const char *dash_check_location(const char *s)
             return "a location is 1 to 32 characters a-z 0-9 _ -, starting with a letter or "
                    "digit";
     return NULL;
+}
+
+/* ---- run-time variables: run now (api_tests.c) and the CI trigger (api_ci.c) ------------- */
+
+/* {"value": v[, "secret": bool]} (the variables' wrapper form): position `val` on v. */
+static int wrapper(const bson_iter_t *it, bson_iter_t *val, int *secret)
+{
+    bson_iter_t c;
+    int has_value = 0;
+    *secret = 0;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &c))
+        return 0;
+    while (bson_iter_next(&c)) {
+        if (strcmp(bson_iter_key(&c), "value") == 0) {
+            has_value = 1;
+            *val = c;
+        } else if (strcmp(bson_iter_key(&c), "secret") == 0 && BSON_ITER_HOLDS_BOOL(&c)) {
+            *secret = bson_iter_bool(&c);
+        } else {
+            return 0;
+        }
+    }
+    return has_value;
+}
+
+/* The body's "variables" (the override layer) as JSON text for runs.overrides: checked as the
+ * worker will load it, secret values sealed ({"secret": true, "sealed": "v1:..."}), since a
+ * secret is never kept in clear. RP_OK with *out (NULL when absent) or 400 answered. */
+int dash_read_overrides(struct dash_req *r, const bson_t *body, char **out)
+{
+    bson_iter_t it, c;
+    *out = NULL;
+    if (!bson_iter_init_find(&it, body, "variables") || BSON_ITER_HOLDS_NULL(&it))
+        return RP_OK;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &c)) {
+        dash_error_field(r, 400, "invalid_field", "variables",
+                         "\"variables\" must be a JSON object of name: value");
+        return RP_EINVAL;
+    }
+    struct rp_vars *v = rp_vars_new();
+    struct rp_error e = {0};
+    int rc = rp_vars_load_object(v, RP_LAYER_OVERRIDE, &it, &e);
+    rp_vars_free(v);
+    if (rc != RP_OK) {
+        dash_error_field(r, 400, "invalid_field", "variables", "variables: %s", e.msg);
+        return RP_EINVAL;
+    }
+    bson_t sealed = BSON_INITIALIZER;
+    while (bson_iter_next(&c)) {
+        bson_iter_t val, probe;
+        int secret = 0;
+        const char *key = bson_iter_key(&c);
+        if (BSON_ITER_HOLDS_DOCUMENT(&c) && bson_iter_recurse(&c, &probe) &&
+            bson_iter_find(&probe, "sealed")) {
+            dash_error_field(r, 400, "invalid_field", "variables",
+                             "variables: \"%.128s\": send a secret as {\"value\": ..., "
+                             "\"secret\": true}, not sealed",
+                             key);
+            rc = RP_EINVAL;
+            break;
+        }
+        if (!wrapper(&c, &val, &secret) || !secret) {
+            bson_append_iter(&sealed, NULL, -1, &c);
+            continue;
+        }
+        struct rp_value value;
+        rp_value_from_iter(&value, &val);
+        char *text = rp_value_to_json(&value, 0);
+        rp_value_clear(&value);
+        char *box = dash_seal(r->app, text);
+        free(text);
+        if (!box) {
+            dash_error_field(r, 400, "secret_key_missing", "variables",
+                             "variables: \"%.128s\" is secret, and secrets cannot be kept: the "
+                             "dashboard has no RAMPART_SECRET_KEY",
+                             key);
+            rc = RP_EINVAL;
+            break;
+        }
+        bson_t w;
+        bson_append_document_begin(&sealed, key, -1, &w);
+        BSON_APPEND_BOOL(&w, "secret", true);
+        BSON_APPEND_UTF8(&w, "sealed", box);
+        bson_append_document_end(&sealed, &w);
+        free(box);
+    }
+    if (rc == RP_OK)
+        *out = bson_as_relaxed_extended_json(&sealed, NULL);
+    bson_destroy(&sealed);
+    return rc;
 }
 
 /* ---- cursors: base64url("time|id") --------------------------------------------------------- */

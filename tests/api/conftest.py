@@ -2,7 +2,9 @@
 scripts/servers.sh (RAMPART_TEST_PG / RAMPART_TEST_MONGO / RAMPART_TEST_AMQP), in a fresh
 PostgreSQL database and MongoDB database of its own (dropped afterwards), so several test runs
 can share the servers. Clients log in through the API like a browser (cookie + CSRF token) or
-use an API key. Every response is checked: a 5xx fails the test that caused it."""
+use an API key. Every response is checked: a 5xx fails the test that caused it. The `pipeline`
+fixture adds a real rampart-scheduler and rampart-worker on a location of their own, for tests
+whose runs must actually be executed (test_ci_trigger.py, test_tests.py)."""
 import json
 import os
 import re
@@ -250,3 +252,80 @@ def member(admin, make_user):
                       {"email": c.user["email"], "role": role}), 201)
         return c
     return make
+
+
+# ---- a scheduler and a worker for the test dashboard (the pipeline fixture) ------------------
+
+class Service:
+    """A rampart-scheduler or rampart-worker process with its log."""
+
+    def __init__(self, name, binary, env):
+        self.name = name
+        self.log_path = os.path.join(BUILD, "test-logs", f"{name}.log")
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([os.path.join(BUILD, binary)], env=env, stdout=log,
+                                     stderr=log)
+        log.close()
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, \
+                f"{self.name} exited with {self.proc.returncode}: {self.log()[-2000:]}"
+            m = re.findall(r"health endpoint on port (\d+)", self.log())
+            if m:
+                try:
+                    if requests.get(f"http://127.0.0.1:{m[-1]}/readyz", timeout=2).ok:
+                        return
+                except requests.RequestException:
+                    pass
+            time.sleep(0.1)
+        pytest.fail(f"{self.name} not ready within {timeout} s; log: {self.log_path}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return "killed after 40 s"
+        return self.proc.returncode
+
+
+@pytest.fixture
+def pipeline(dash):
+    """A scheduler and a worker on a private location; yields the location."""
+    location = "ci-" + secrets.token_hex(6)
+    # The scheduler publishes every pending run and due schedule of this database to the shared
+    # broker: park what earlier tests left behind, so only this test's runs go out.
+    parked = [r[0] for r in dash.sql("UPDATE schedules SET enabled = false WHERE enabled "
+                                     "RETURNING id")]
+    dash.sql("UPDATE runs SET lease_until = 'infinity' WHERE status = 'pending'")
+    base = dict(os.environ)
+    base.update({"RAMPART_PG_URL": dash.pg, "RAMPART_MONGO_URL": dash.mongo,
+                 "RAMPART_AMQP_URLS": dash.amqp, "RAMPART_HTTP_LISTEN": "127.0.0.1:0",
+                 "RAMPART_LOG_LEVEL": "info", "RAMPART_READY_CHECK_INTERVAL": "500ms",
+                 "RAMPART_DRAIN_TIMEOUT": "20s"})
+    sched_env = dict(base, RAMPART_INSTANCE=f"sched-{location}",
+                     RAMPART_SCHEDULER_SWEEP_INTERVAL="200ms")
+    worker_env = dict(base, RAMPART_INSTANCE=f"worker-{location}",
+                      RAMPART_WORKER_LOCATION=location, RAMPART_SECRET_KEY=SECRET_KEY)
+    procs = [Service(f"ci-scheduler-{location}", "scheduler/rampart-scheduler", sched_env),
+             Service(f"ci-worker-{location}", "worker/rampart-worker", worker_env)]
+    try:
+        for p in procs:
+            p.wait_ready()
+        yield {"location": location, "procs": procs}
+    finally:
+        codes = {p.name: p.stop() for p in procs}
+        if parked:
+            dash.sql("UPDATE schedules SET enabled = true WHERE id = ANY(%s::uuid[])",
+                     ([str(x) for x in parked],))
+    assert all(c == 0 for c in codes.values()), f"exit codes {codes}; logs in {BUILD}/test-logs"

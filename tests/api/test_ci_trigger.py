@@ -1,29 +1,24 @@
 """The CI trigger end to end, as a CI job uses it (docs/ci.md): a real rampart-scheduler and
-rampart-worker run against the test dashboard's own databases and the shared RabbitMQ, on a
-location of their own ("ci-" + random, so no other worker takes these jobs). Through the API
-(an editor API key): two tests with one tag — one passes, one expects 418 from the dashboard's
-/healthz and fails — an environment with a secret variable, and run-time variables (overrides).
-POST .../runs?wait=60&format=junit must answer JUnit XML with two test suites and the failed
-assertion; the JSON variant says passed: false; the passing run used the override (above the
-test's own variable) and the secret, which the stored result shows as ***. A secret sealed with
-another key makes the run an `error` that says so, and the value appears in no log. Both
-processes stop on SIGTERM with exit code 0."""
+rampart-worker (the `pipeline` fixture, conftest.py) run against the test dashboard's own
+databases and the shared RabbitMQ, on a location of their own ("ci-" + random, so no other
+worker takes these jobs). Through the API (an editor API key): two tests with one tag — one
+passes, one expects 418 from the dashboard's /healthz and fails — an environment with a secret
+variable, and run-time variables (overrides). POST .../runs?wait=60&format=junit must answer
+JUnit XML with two test suites and the failed assertion; the JSON variant says passed: false;
+the passing run used the override (above the test's own variable) and the secret, which the
+stored result shows as ***. A secret sealed with another key makes the run an `error` that says
+so, and the value appears in no log. Both processes stop on SIGTERM with exit code 0."""
 import ctypes
 import ctypes.util
 import base64
 import hashlib
 import json
 import os
-import re
 import secrets
-import signal
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 
-import pytest
-
-from conftest import BUILD, SECRET_KEY, Client, ok
+from conftest import SECRET_KEY, Client, ok
 
 
 # ---- sealing as the dashboard does (rampart/secret.h), for the fallbacks ----------------------
@@ -38,84 +33,6 @@ def seal(key_hex, plain):
     box = ctypes.create_string_buffer(16 + len(msg))
     assert lib.crypto_secretbox_easy(box, msg, ctypes.c_ulonglong(len(msg)), nonce, key) == 0
     return "v1:" + base64.b64encode(nonce + box.raw).decode()
-
-
-# ---- the processes -----------------------------------------------------------------------------
-
-class Service:
-    """A rampart-scheduler or rampart-worker process with its log."""
-
-    def __init__(self, name, binary, env):
-        self.name = name
-        self.log_path = os.path.join(BUILD, "test-logs", f"{name}.log")
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([os.path.join(BUILD, binary)], env=env, stdout=log,
-                                     stderr=log)
-        log.close()
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_ready(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            assert self.proc.poll() is None, \
-                f"{self.name} exited with {self.proc.returncode}: {self.log()[-2000:]}"
-            m = re.findall(r"health endpoint on port (\d+)", self.log())
-            if m:
-                import requests
-                try:
-                    if requests.get(f"http://127.0.0.1:{m[-1]}/readyz", timeout=2).ok:
-                        return
-                except requests.RequestException:
-                    pass
-            time.sleep(0.1)
-        pytest.fail(f"{self.name} not ready within {timeout} s; log: {self.log_path}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return "killed after 40 s"
-        return self.proc.returncode
-
-
-@pytest.fixture
-def pipeline(dash):
-    """A scheduler and a worker on a private location; yields the location."""
-    location = "ci-" + secrets.token_hex(6)
-    # The scheduler publishes every pending run and due schedule of this database to the shared
-    # broker: park what earlier tests left behind, so only this test's runs go out.
-    parked = [r[0] for r in dash.sql("UPDATE schedules SET enabled = false WHERE enabled "
-                                     "RETURNING id")]
-    dash.sql("UPDATE runs SET lease_until = 'infinity' WHERE status = 'pending'")
-    base = dict(os.environ)
-    base.update({"RAMPART_PG_URL": dash.pg, "RAMPART_MONGO_URL": dash.mongo,
-                 "RAMPART_AMQP_URLS": dash.amqp, "RAMPART_HTTP_LISTEN": "127.0.0.1:0",
-                 "RAMPART_LOG_LEVEL": "info", "RAMPART_READY_CHECK_INTERVAL": "500ms",
-                 "RAMPART_DRAIN_TIMEOUT": "20s"})
-    sched_env = dict(base, RAMPART_INSTANCE=f"sched-{location}",
-                     RAMPART_SCHEDULER_SWEEP_INTERVAL="200ms")
-    worker_env = dict(base, RAMPART_INSTANCE=f"worker-{location}",
-                      RAMPART_WORKER_LOCATION=location, RAMPART_SECRET_KEY=SECRET_KEY)
-    procs = [Service(f"ci-scheduler-{location}", "scheduler/rampart-scheduler", sched_env),
-             Service(f"ci-worker-{location}", "worker/rampart-worker", worker_env)]
-    try:
-        for p in procs:
-            p.wait_ready()
-        yield {"location": location, "procs": procs}
-    finally:
-        codes = {p.name: p.stop() for p in procs}
-        if parked:
-            dash.sql("UPDATE schedules SET enabled = true WHERE id = ANY(%s::uuid[])",
-                     ([str(x) for x in parked],))
-    assert all(c == 0 for c in codes.values()), f"exit codes {codes}; logs in {BUILD}/test-logs"
 
 
 # ---- set-up through the API (with fallbacks while a route is missing) ------------------------

@@ -15,7 +15,6 @@ import psycopg2
 import pytest
 
 from conftest import Client, err, ok
-from test_ci_trigger import pipeline  # noqa: F401 (fixture: a real scheduler and worker)
 
 
 def definition(name="check", url="http://127.0.0.1:9/health", **extra):
@@ -412,7 +411,7 @@ def test_run_now_inserts_a_pending_run(dash, admin, make_project):
     assert audit_actions(dash, run["run_id"]) == ["test.run"]
 
 
-def test_run_now_end_to_end(dash, admin, make_project, pipeline):  # noqa: F811
+def test_run_now_end_to_end(dash, admin, make_project, pipeline):
     """A run-now is published by a real scheduler's sweep and run by a worker: it passes, with
     the overrides applied (a secret one hidden in the result), and the test list shows it."""
     p = make_project()
