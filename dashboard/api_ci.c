@@ -20,8 +20,6 @@
 #define POLL_MS     200
 #define MAX_TRIGGER 500 /* runs one trigger may create */
 
-#define FINAL_STATUS "('passed', 'failed', 'error')"
-
 struct trigger {
     const char *project, *test_id, *tag, *env, *location, *kind;
     char *overrides; /* runs.overrides: JSON object text, secrets sealed; or NULL */
@@ -150,7 +148,7 @@ static int trigger_tx(struct dash_req *r, struct rp_pg *pg, void *ud)
 }
 
 static const char wait_poll_sql[] =
-    "SELECT count(*) FILTER (WHERE status NOT IN " FINAL_STATUS ") FROM runs "
+    "SELECT count(*) FILTER (WHERE status NOT IN " DASH_FINAL_STATUSES ") FROM runs "
     "WHERE id = ANY ($1::uuid[])";
 
 static const char wait_json_sql[] =
@@ -159,7 +157,7 @@ static const char wait_json_sql[] =
     "  'duration_ms', n.duration_ms, 'error', n.error, 'finished_at', n.finished_at) "
     "  ORDER BY array_position($1::uuid[], n.id)), '[]'), "
     "  'passed', COALESCE(bool_and(n.status = 'passed'), false), "
-    "  'complete', COALESCE(bool_and(n.status IN " FINAL_STATUS "), false)) "
+    "  'complete', COALESCE(bool_and(n.status IN " DASH_FINAL_STATUSES "), false)) "
     "FROM runs n LEFT JOIN tests t ON t.id = n.test_id WHERE n.id = ANY ($1::uuid[])";
 
 static int64_t mono_ms(void)
@@ -204,7 +202,7 @@ static void reply_junit(struct dash_req *r, const struct trigger *t, const char 
     const char *p[1] = {ids};
     PGresult *res = NULL;
     if (dash_exec(r, "runs",
-                  "SELECT n.id::text, n.status, n.status IN " FINAL_STATUS ", "
+                  "SELECT n.id::text, n.status, n.status IN " DASH_FINAL_STATUSES ", "
                   "       n.status = 'passed' FROM runs n WHERE n.id = ANY ($1::uuid[])",
                   1, p, &res) != RP_OK)
         return;

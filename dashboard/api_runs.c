@@ -15,8 +15,6 @@
 #define MAX_BUCKETS     1000 /* points of one statistics answer */
 #define DEFAULT_BUCKETS 200
 
-#define FINAL_STATUS "('passed', 'failed', 'error')"
-
 /* One run as the API shows it (alias n for runs, t for tests). */
 #define RUN_JSON                                                                                   \
     "json_build_object('id', n.id, 'test_id', n.test_id, 'test_name', t.name, 'test_version', "    \
@@ -396,7 +394,7 @@ static const char run_sql[] =
     "n.created_at, 'overrides', CASE WHEN n.overrides IS NULL THEN NULL ELSE "
     "COALESCE((SELECT jsonb_object_agg(k, CASE WHEN jsonb_typeof(v) = 'object' AND v ? 'sealed' "
     "  THEN '{\"secret\": true}'::jsonb ELSE v END) FROM jsonb_each(n.overrides) AS e(k, v)), "
-    "  '{}'::jsonb) END))::text, n.status IN " FINAL_STATUS " "
+    "  '{}'::jsonb) END))::text, n.status IN " DASH_FINAL_STATUSES " "
     "FROM runs n LEFT JOIN tests t ON t.id = n.test_id WHERE n.id = $2 AND n.project_id = $1";
 
 /* Find the result document of run `id`; RP_OK with *out (NULL when none is stored), or an

@@ -24,10 +24,6 @@ static void make_dummy(void)
         dummy_hash[0] = '\0';
 }
 
-static const char user_json[] =
-    "json_build_object('id', u.id, 'email', u.email, 'name', u.name, 'is_admin', u.is_admin, "
-    "'created_at', u.created_at)";
-
 /* Seconds until the caller may try again, 0 when not throttled. */
 static int throttled(struct dash_req *r, const char *email_key, const char *ip_key, long *wait_s)
 {
@@ -137,9 +133,8 @@ static void login(struct dash_req *r)
     PQclear(res);
     res = NULL;
     static const char sql[] =
-        "SELECT json_build_object('user', json_build_object('id', u.id, 'email', u.email, "
-        "'name', u.name, 'is_admin', u.is_admin, 'created_at', u.created_at), "
-        "'csrf_token', $2::text) FROM users u WHERE u.id = $1";
+        "SELECT json_build_object('user', " DASH_USER_JSON ", 'csrf_token', $2::text) "
+        "FROM users u WHERE u.id = $1";
     const char *sp[2] = {user_id, csrf};
     dash_query_reply(r, 201, "user", sql, 2, sp);
 done:
@@ -161,12 +156,10 @@ static void whoami(struct dash_req *r)
         dash_query_reply(r, 200, "API key", sql, 1, p);
         return;
     }
-    char *sql = rp_xasprintf("SELECT json_build_object('user', %s, 'csrf_token', $2::text) "
-                             "FROM users u WHERE u.id = $1",
-                             user_json);
+    static const char sql[] = "SELECT json_build_object('user', " DASH_USER_JSON
+                              ", 'csrf_token', $2::text) FROM users u WHERE u.id = $1";
     const char *p[2] = {r->who.user_id, r->who.csrf_token};
     dash_query_reply(r, 200, "user", sql, 2, p);
-    free(sql);
 }
 
 static void logout(struct dash_req *r)

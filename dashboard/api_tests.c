@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "dash.h"
 #include "rampart/job.h"
 #include "rampart/log.h"
@@ -203,18 +205,6 @@ static const char list_sql[] =
     "  'UTF8'), 'hex') FROM (SELECT name FROM page ORDER BY name LIMIT 1 OFFSET $6::int - 1) y) "
     "  END) FROM projects WHERE id = $1";
 
-/* The value of hex digit `c`, or -1. */
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The list cursor: a test name, hex-encoded. NULL when malformed. */
 static char *decode_name_cursor(const char *s)
 {
@@ -222,13 +212,11 @@ static char *decode_name_cursor(const char *s)
     if (n == 0 || n % 2 || n > 1600)
         return NULL;
     char *out = rp_xmalloc(n / 2 + 1);
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0 || (hi | lo) == 0) {
-            free(out);
-            return NULL;
-        }
-        out[i] = (char)(hi * 16 + lo);
+    size_t len = 0;
+    if (sodium_hex2bin((unsigned char *)out, n / 2, s, n, NULL, &len, NULL) != 0 || len != n / 2 ||
+        memchr(out, '\0', len)) {
+        free(out);
+        return NULL;
     }
     out[n / 2] = '\0';
     if (!bson_utf8_validate(out, n / 2, false)) {
@@ -537,7 +525,18 @@ static int delete_tx(struct dash_req *r, struct rp_pg *pg, void *ud)
         dash_error(r, 404, "not_found", "test not found");
         return RP_ENOENT; /* the audit row rolls back with it */
     }
-    return RP_OK;
+    /* rules and maintenance windows that named it stop naming it (no dangling ids) */
+    rc = dash_tx_exec(r, pg, "alert rules",
+                      "UPDATE alert_rules SET test_ids = array_remove(test_ids, $1::uuid), "
+                      "updated_at = now() WHERE project_id = $2 AND $1::uuid = ANY(test_ids)",
+                      2, p, NULL);
+    if (rc != RP_OK)
+        return rc;
+    return dash_tx_exec(r, pg, "maintenance windows",
+                        "UPDATE maintenance_windows SET test_ids = array_remove(test_ids, "
+                        "$1::uuid), updated_at = now() WHERE project_id = $2 AND $1::uuid = "
+                        "ANY(test_ids)",
+                        2, p, NULL);
 }
 
 static void delete_test(struct dash_req *r)

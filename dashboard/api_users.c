@@ -14,10 +14,6 @@
 #include "rampart/log.h"
 #include "rampart/pg.h"
 
-#define USER_JSON                                                                                  \
-    "json_build_object('id', u.id, 'email', u.email, 'name', u.name, 'is_admin', u.is_admin, "     \
-    "'disabled', u.disabled, 'created_at', u.created_at)"
-
 /* Serializes every change that could lower the number of enabled administrators. */
 #define ADMINS_LOCK "SELECT pg_advisory_xact_lock(hashtext('rampart.users.admins'))"
 
@@ -59,7 +55,8 @@ static int is_self(struct dash_req *r, const char *id)
 static void reply_user(struct dash_req *r, unsigned status, const char *id)
 {
     const char *p[1] = {id};
-    dash_query_reply(r, status, "user", "SELECT " USER_JSON " FROM users u WHERE u.id = $1", 1, p);
+    dash_query_reply(r, status, "user", "SELECT " DASH_USER_JSON " FROM users u WHERE u.id = $1", 1,
+                     p);
 }
 
 /* Refuse (409 last_admin) when no enabled administrator would remain. */
@@ -85,7 +82,7 @@ static int keeps_an_admin(struct dash_req *r, struct rp_pg *pg)
 static void list_users(struct dash_req *r)
 {
     dash_query_reply(r, 200, "users",
-                     "SELECT json_build_object('items', COALESCE(json_agg(" USER_JSON
+                     "SELECT json_build_object('items', COALESCE(json_agg(" DASH_USER_JSON
                      " ORDER BY u.email), '[]')) FROM users u",
                      0, NULL);
 }

@@ -42,6 +42,14 @@ struct dash_config {
     long run_wait_max_ms; /* cap of ?wait on the CI trigger */
 };
 
+/* A user as the API shows it (SQL over `users u`): sessions and the users routes alike. */
+#define DASH_USER_JSON                                                                             \
+    "json_build_object('id', u.id, 'email', u.email, 'name', u.name, 'is_admin', u.is_admin, "     \
+    "'disabled', u.disabled, 'created_at', u.created_at)"
+
+/* The final statuses of a run, as an SQL list: `status IN` DASH_FINAL_STATUSES. */
+#define DASH_FINAL_STATUSES "('passed', 'failed', 'error')"
+
 /* API keys: "rpk_" + this many random [a-z0-9] + "_" + a random token (auth.c, api_keys.c). */
 #define DASH_KEY_PREFIX_LEN 12
 
@@ -252,9 +260,6 @@ int dash_get_int(struct dash_req *r, const bson_t *doc, const char *name, int fl
 int dash_get_str_array(struct dash_req *r, const bson_t *doc, const char *name, int flags,
                        size_t max_items, const char *(*check)(const char *s), struct rp_buf *lit,
                        int *present) RP_MUST_CHECK;
-/* An object member as JSON text (relaxed extended JSON; caller bson_free()s), for jsonb. */
-int dash_get_object_json(struct dash_req *r, const bson_t *doc, const char *name, int flags,
-                         char **out, int *present) RP_MUST_CHECK;
 /* Check helpers for dash_get_str_array. */
 const char *dash_check_uuid(const char *s);
 const char *dash_check_tag(const char *s);

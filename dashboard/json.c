@@ -207,30 +207,6 @@ int dash_get_str_array(struct dash_req *r, const bson_t *doc, const char *name, 
     return RP_OK;
 }
 
-int dash_get_object_json(struct dash_req *r, const bson_t *doc, const char *name, int flags,
-                         char **out, int *present)
-{
-    bson_iter_t it;
-    *out = NULL;
-    int f = find(r, doc, name, flags, &it, present);
-    if (f <= 0)
-        return f < 0 ? RP_EINVAL : RP_OK;
-    uint32_t len = 0;
-    const uint8_t *data = NULL;
-    bson_t sub;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        dash_error_field(r, 400, "invalid_field", name, "\"%s\" must be a JSON object", name);
-        return RP_EINVAL;
-    }
-    bson_iter_document(&it, &len, &data);
-    if (!bson_init_static(&sub, data, len)) {
-        dash_error_field(r, 400, "invalid_field", name, "\"%s\" is malformed", name);
-        return RP_EINVAL;
-    }
-    *out = bson_as_relaxed_extended_json(&sub, NULL);
-    return RP_OK;
-}
-
 const char *dash_check_uuid(const char *s)
 {
     return rp_uuid_valid(s) ? NULL : "must be an id (a UUID)";

@@ -328,6 +328,21 @@ def test_delete(dash, admin, make_project):
     assert audit_actions(dash, t["id"]) == ["test.create", "test.delete"]
 
 
+def test_delete_leaves_no_dangling_ids(admin, make_project):
+    p = make_project()
+    url = list_path(p)
+    gone, kept = create(admin, p), create(admin, p, name="kept")
+    base = f"/api/v1/projects/{p['id']}"
+    rule = ok(admin.post(f"{base}/alert-rules", {"name": "r", "test_ids": [gone["id"], kept["id"]]}),
+              201)
+    win = ok(admin.post(f"{base}/maintenance-windows",
+                        {"name": "w", "kind": "once", "starts_at": "2030-01-01T00:00:00Z",
+                         "ends_at": "2030-01-01T01:00:00Z", "test_ids": [gone["id"]]}), 201)
+    ok(admin.delete(f"{url}/{gone['id']}"), 204)
+    assert ok(admin.get(f"{base}/alert-rules/{rule['id']}"))["test_ids"] == [kept["id"]]
+    assert ok(admin.get(f"{base}/maintenance-windows/{win['id']}"))["test_ids"] == []
+
+
 def test_unknown_and_foreign_ids(admin, make_project):
     a, b = make_project(), make_project()
     theirs = create(admin, b)
