@@ -40,3 +40,16 @@ INSERT INTO schedules (project_id, test_id, environment_id, interval_s, location
 SELECT p.id, t.id, e.id, 10, ARRAY['default']
 FROM projects p JOIN tests t ON t.project_id = p.id JOIN environments e ON e.project_id = p.id
 WHERE p.slug = 'demo' AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.test_id = t.id);
+
+-- Alerts: an e-mail channel to the local mail catcher run.sh starts (its mails land in
+-- .run/mail.jsonl) and a rule for every test of the project: the failing test opens an
+-- incident after 2 failed runs, so one "FAILING" mail arrives about 20 s after start.
+INSERT INTO channels (project_id, name, kind, config)
+SELECT id, 'team mail', 'email', '{"to": ["team@demo.local"]}' FROM projects WHERE slug = 'demo'
+ON CONFLICT (project_id, name) DO NOTHING;
+
+INSERT INTO alert_rules (project_id, name, channel_ids)
+SELECT p.id, 'every test', ARRAY[c.id]
+FROM projects p JOIN channels c ON c.project_id = p.id AND c.name = 'team mail'
+WHERE p.slug = 'demo'
+ON CONFLICT (project_id, name) DO NOTHING;

@@ -35,6 +35,24 @@ start_demo_target() {
     rp_wait_port "$DEMO_PORT" 20 || rp_die "the demo target (httpbin) did not start: $LOGS/demo-target.log"
 }
 
+# The local mail catcher: a real SMTP server (aiosmtpd) on 127.0.0.1:2525, where the mailer
+# sends by default; every mail it takes is one JSON line in .run/mail.jsonl.
+MAIL_PORT=2525
+mail_pid() { cat "$PIDS/mail-catcher.pid" 2>/dev/null || true; }
+stop_mail_catcher() {
+    local p
+    p=$(mail_pid)
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    rm -f "$PIDS/mail-catcher.pid"
+}
+start_mail_catcher() {
+    if [ -n "$(mail_pid)" ] && kill -0 "$(mail_pid)" 2>/dev/null; then return; fi
+    nohup /usr/bin/python3 -u tests/integration/alerts/smtp_sink.py --port "$MAIL_PORT" \
+        --out "$RP_RUN/mail.jsonl" >>"$LOGS/mail-catcher.log" 2>&1 </dev/null &
+    echo $! >"$PIDS/mail-catcher.pid"
+    rp_wait_port "$MAIL_PORT" 20 || rp_die "the mail catcher did not start: $LOGS/mail-catcher.log"
+}
+
 stop_services() {
     for s in "${SERVICES[@]}"; do
         svc_running "$s" || continue
@@ -51,6 +69,7 @@ case ${1:-start} in
 stop)
     stop_services
     stop_demo_target
+    stop_mail_catcher
     scripts/servers.sh stop
     rp_say "Rampart stopped"
     exit 0 ;;
@@ -91,7 +110,9 @@ set -a
 . "$SECRETS"
 set +a
 export RAMPART_PUBLIC_URL=http://127.0.0.1:${PORT[dashboard]}
+export RAMPART_SMTP_URL=smtp://127.0.0.1:$MAIL_PORT
 start_demo_target
+start_mail_catcher
 for s in "${SERVICES[@]}"; do
     if svc_running "$s"; then
         # Replace a running copy so a rebuilt binary is what runs.
@@ -131,6 +152,9 @@ Rampart is running.
   demo project:       "demo" — two tests against httpbin at http://127.0.0.1:$DEMO_PORT, every 10 s
                       (one passes, one fails on purpose). Watch the runs:
                       psql "$RAMPART_PG_URL" -c "SELECT t.name, r.status, count(*) FROM runs r JOIN tests t ON t.id = r.test_id GROUP BY 1, 2"
+  alerts:             the failing test opens an incident after 2 runs; its e-mail goes to the
+                      local mail catcher (SMTP 127.0.0.1:$MAIL_PORT): $RP_RUN/mail.jsonl
+                      incidents and deliveries: the project's Alerts page in the dashboard
   services' health, readiness and metrics: http://127.0.0.1:<port>/healthz, /readyz, /metrics
   logs (JSON lines):  $LOGS/
   servers:            PostgreSQL 127.0.0.1:$RP_PG_PORT, RabbitMQ 127.0.0.1:$RP_AMQP_PORT, FerretDB 127.0.0.1:$RP_MONGO_PORT

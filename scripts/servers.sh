@@ -9,6 +9,7 @@
 #   scripts/servers.sh status                                    one line per server
 #   scripts/servers.sh env                                       shell exports for clients and tests
 #   scripts/servers.sh wipe                                      stop all and delete their data
+#   scripts/servers.sh vhost add|delete NAME                    a private RabbitMQ vhost (tests)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -234,6 +235,16 @@ status)
     done
     exit $rc ;;
 env) print_env ;;
+vhost)
+    # vhost add|delete NAME: a private RabbitMQ virtual host for one test run (its queues, such
+    # as rampart.mailer, are then its own even on a broker other tests share)
+    (($# == 2)) || rp_die "usage: servers.sh vhost add|delete NAME"
+    case $1 in
+    add) rmqctl -q add_vhost "$2" >/dev/null
+         rmqctl -q set_permissions -p "$2" guest '.*' '.*' '.*' >/dev/null ;;
+    delete) rmqctl -q delete_vhost "$2" >/dev/null 2>&1 || true ;;
+    *) rp_die "usage: servers.sh vhost add|delete NAME" ;;
+    esac ;;
 wipe)
     for n in "${ALL[@]}"; do "stop_$n"; done
     if [ -L "$RP_RUN/postgres" ]; then rm -rf "$(readlink "$RP_RUN/postgres")"; fi

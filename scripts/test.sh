@@ -74,6 +74,9 @@ tests/integration/pipeline.sh build "${PIPELINE_SCENARIOS:-all}"
 step "dashboard API: every route, roles, CSRF, bad input, failover behind HAProxy, drain (sanitizer build)"
 tests/api/run.sh build-asan
 
+step "alerts end to end: real SMTP server and HTTP receiver, retries, maintenance, kill -9 of mailer and connector (sanitizer build)"
+tests/alerts/run.sh build-asan
+
 step "dashboard API fuzzed from its OpenAPI document (schemathesis): no 5xx, answers as documented"
 tests/api/schemathesis/run.sh build
 

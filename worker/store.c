@@ -8,8 +8,10 @@
  * means its event was confirmed (a worker dying in between makes the event go twice, never
  * zero times). A transient failure
  * keeps the batch and retries it with back-off: every step is idempotent, so redoing one is
- * harmless, and nothing is acked before it is stored and announced. Also: the `results`
- * indexes and the hourly retention delete. */
+ * harmless, and nothing is acked before it is stored and announced. The final write also
+ * decides the tests' incidents (finish_runs() in PostgreSQL); the transitions it creates are
+ * then published as incident.<kind> (best effort: the alert services' outbox sweep publishes
+ * any left behind). Also: the `results` indexes and the hourly retention delete. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +32,18 @@
 #define MAX_PERM_TRIES      10             /* a permanent failure is retried this often */
 #define RESULTS             "results"
 
-/* Every statement that updates a batch of runs locks them in id order first (the scheduler's
- * `queued` update and the worker's start do the same), so two of them never deadlock.
- * duration_ms is the run's total time, as in its run.finished event; a run that executed
- * nothing (a dead letter, a definition or variables that cannot be used: 0 ms) gets NULL, so
- * it does not drag the charts' percentiles to zero. */
+/* The final write: finish_runs() (migration 0006) locks the runs in id order (as every batch
+ * update of runs does, so two never deadlock), records the final status of those not final
+ * yet, and applies each scheduled run to its test's incidents in the same transaction,
+ * returning the incident transitions it created (published after it, below). duration_ms is
+ * the run's total time, as in its run.finished event; a run that executed nothing (a dead
+ * letter, a definition or variables that cannot be used: 0 ms) gets NULL, so it does not drag
+ * the charts' percentiles to zero. failure: the first failed check, for the alerts' text. */
 static const char finish_sql[] =
-    "WITH l AS MATERIALIZED (SELECT id FROM runs WHERE id = ANY($1::uuid[]) "
-    "                        ORDER BY id FOR UPDATE) "
-    "UPDATE runs AS r SET status = v.status, finished_at = v.finished_at, error = v.error, "
-    "       duration_ms = v.duration_ms "
-    "FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::float8[]) "
-    "AS v(id, status, finished_at, error, duration_ms), l "
-    "WHERE r.id = v.id AND r.id = l.id AND r.status IN ('pending', 'queued', 'running')";
+    "SELECT transition_id, kind FROM finish_runs($1::uuid[], $2::text[], $3::timestamptz[], "
+    "                                            $4::text[], $5::float8[], $6::text[])";
+static const char published_sql[] =
+    "UPDATE incident_transitions SET published_at = now() WHERE id = ANY ($1::uuid[])";
 
 struct store {
     struct wrk_shared *s;
@@ -54,6 +55,7 @@ struct store {
     struct rp_pg *pg;
     struct rp_amqp_publisher *pub;
     int need_declare;
+    PGresult *transitions; /* created by the batch's final write: to publish */
     struct wrk_item **v; /* the batch */
     size_t n, cap, hint;
     char last_err[512];
@@ -339,9 +341,9 @@ static int finish_runs(struct store *st, struct rp_error *err)
         if (rc != RP_OK)
             return rc;
     }
-    struct rp_buf ids, statuses, times, errors, durations;
-    struct rp_buf *all[] = {&ids, &statuses, &times, &errors, &durations};
-    for (int i = 0; i < 5; i++) {
+    struct rp_buf ids, statuses, times, errors, durations, failures;
+    struct rp_buf *all[] = {&ids, &statuses, &times, &errors, &durations, &failures};
+    for (int i = 0; i < 6; i++) {
         rp_buf_init(all[i], 0);
         (void)rp_buf_append(all[i], "{", 1);
     }
@@ -358,14 +360,67 @@ static int finish_runs(struct store *st, struct rp_error *err)
         char dur[32];
         snprintf(dur, sizeof(dur), "%.3f", it->duration_ms);
         rp_pg_array_add(&durations, it->duration_ms > 0 ? dur : NULL);
+        char *f = it->failure ? valid_utf8(it->failure) : NULL;
+        rp_pg_array_add(&failures, f);
+        free(f);
     }
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         (void)rp_buf_append(all[i], "}", 1);
-    const char *p[] = {ids.data, statuses.data, times.data, errors.data, durations.data};
-    int rc = rp_pg_exec_idempotent(st->pg, finish_sql, 5, p, NULL, err);
-    for (int i = 0; i < 5; i++)
+    const char *p[] = {ids.data,       statuses.data, times.data,
+                       errors.data,    durations.data, failures.data};
+    PQclear(st->transitions);
+    st->transitions = NULL;
+    int rc = rp_pg_exec_idempotent(st->pg, finish_sql, 6, p, &st->transitions, err);
+    for (int i = 0; i < 6; i++)
         rp_buf_cleanup(all[i]);
     return rc;
+}
+
+/* ---- step 4: the incident transitions the final write created -------------------------- */
+
+/* Publish each as incident.<kind> with confirms and mark it published. Best effort, once: a
+ * transition left unpublished (the broker or the database failed here, or this worker died)
+ * is published by the mailer's and connector's outbox sweep a few seconds later. */
+static void publish_incidents(struct store *st)
+{
+    PGresult *t = st->transitions;
+    int n = t ? PQntuples(t) : 0;
+    if (n == 0 || !st->pub)
+        return;
+    struct rp_amqp_pub_stats before, after;
+    rp_amqp_publisher_stats(st->pub, &before);
+    struct rp_error err = {0};
+    struct rp_buf ids;
+    rp_buf_init(&ids, 0);
+    (void)rp_buf_append(&ids, "{", 1);
+    struct rp_amqp_props props = {.content_type = "application/json", .persistent = 1};
+    int rc = RP_OK;
+    for (int i = 0; i < n && rc == RP_OK; i++) {
+        char key[48], body[120];
+        snprintf(key, sizeof(key), "incident.%s", PQgetvalue(t, i, 1));
+        int len = snprintf(body, sizeof(body), "{\"transition_id\":\"%s\",\"kind\":\"%s\"}",
+                           PQgetvalue(t, i, 0), PQgetvalue(t, i, 1));
+        rc = rp_amqp_publish(st->pub, RP_AMQP_EVENTS_EXCHANGE, key, body, (size_t)len, &props, 0,
+                             NULL, &err);
+        rp_pg_array_add(&ids, PQgetvalue(t, i, 0));
+    }
+    (void)rp_buf_append(&ids, "}", 1);
+    if (rc == RP_OK)
+        rc = rp_amqp_publisher_flush(st->pub, FLUSH_MS, &err);
+    rp_amqp_publisher_stats(st->pub, &after);
+    if (rc == RP_OK && (after.returned != before.returned || after.failed != before.failed))
+        rc = rp_error_set(&err, RP_EIO, "refused by the broker");
+    if (rc == RP_OK) {
+        const char *p[] = {ids.data};
+        rc = rp_pg_exec_idempotent(st->pg, published_sql, 1, p, NULL, &err);
+    }
+    if (rc != RP_OK)
+        rp_warn("incident events: %s; the outbox sweep will publish %d transition(s)", err.msg, n);
+    else
+        rp_debug("incident events: %d published", n);
+    rp_buf_cleanup(&ids);
+    PQclear(st->transitions);
+    st->transitions = NULL;
 }
 
 /* ---- step 3: the events ------------------------------------------------------------------- */
@@ -561,12 +616,14 @@ void *wrk_store_main(void *arg)
             !step(&st, publish_events, "publishing run.finished") ||
             !step(&st, finish_runs, "recording final statuses in PostgreSQL"))
             break;
+        publish_incidents(&st);
         complete_batch(&st);
         if (st.coll && st.cfg->retention_days > 0 && wrk_now_ms() >= st.next_retention)
             delete_old(&st);
     }
     for (size_t i = 0; i < st.n; i++) /* after an abort: left unacked */
         wrk_item_free(st.v[i]);
+    PQclear(st.transitions);
     free(st.v);
     if (st.pub) {
         struct rp_error e = {0};

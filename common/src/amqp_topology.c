@@ -83,7 +83,7 @@ int rp_amqp_declare_queue(struct rp_amqp_admin *a, const char *queue,
     struct rp_amqp_queue_opts none = {0};
     if (!qopts)
         qopts = &none;
-    amqp_table_entry_t e[6];
+    amqp_table_entry_t e[7];
     int n = 0;
     e[n++] = str_entry("x-queue-type", "quorum");
     if (qopts->delivery_limit > 0) {
@@ -100,6 +100,12 @@ int rp_amqp_declare_queue(struct rp_amqp_admin *a, const char *queue,
         e[n++] = str_entry("x-dead-letter-strategy", qopts->dead_letter_strategy);
     if (qopts->overflow)
         e[n++] = str_entry("x-overflow", qopts->overflow);
+    if (qopts->message_ttl_ms > 0) {
+        e[n].key = amqp_cstring_bytes("x-message-ttl");
+        e[n].value.kind = AMQP_FIELD_KIND_I64;
+        e[n].value.value.i64 = qopts->message_ttl_ms;
+        n++;
+    }
     amqp_table_t args = {n, e};
     amqp_queue_declare(a->link.conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
     char what[300];
@@ -193,14 +199,6 @@ int rp_amqp_declare_topology(struct rp_amqp_admin *a, const char *const *locatio
     for (size_t i = 0; rc == RP_OK && i < 2; i++) {
         rc = rp_amqp_declare_bound_queue(a, RP_AMQP_EVENTS_EXCHANGE, "topic", consumers[i],
                                          "incident.*", NULL, err);
-        /* The retry queue has no TTL of its own: the publisher sets each message's expiration
-         * (its back-off), then the message dead-letters back to the main queue. */
-        char *retry = rp_xasprintf("%s.retry", consumers[i]);
-        struct rp_amqp_queue_opts ro = {.dead_letter_exchange = "",
-                                        .dead_letter_routing_key = consumers[i]};
-        if (rc == RP_OK)
-            rc = rp_amqp_declare_queue(a, retry, &ro, err);
-        free(retry);
     }
     return rc;
 }

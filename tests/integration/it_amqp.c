@@ -477,7 +477,7 @@ static void test_topology(void **state)
     assert_int_equal(rp_amqp_declare_topology(a, locs, 2, &to, &err), RP_OK);
 
     uint32_t depth;
-    assert_int_equal(rp_amqp_queue_depth(a, "rampart.mailer.retry", &depth, &err), RP_OK);
+    assert_int_equal(rp_amqp_queue_depth(a, "rampart.mailer", &depth, &err), RP_OK);
     assert_int_equal(rp_amqp_queue_depth(a, qname("never-declared"), &depth, &err), RP_ENOENT);
     assert_int_equal(rp_amqp_delete_queue(a, qa, &err), RP_OK);
     assert_int_equal(rp_amqp_delete_queue(a, qb, &err), RP_OK);

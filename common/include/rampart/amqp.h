@@ -189,6 +189,7 @@ struct rp_amqp_queue_opts {
     const char *dead_letter_routing_key; /* x-dead-letter-routing-key */
     const char *dead_letter_strategy;    /* x-dead-letter-strategy ("at-least-once") */
     const char *overflow;                /* x-overflow ("reject-publish"; at-least-once needs it) */
+    long message_ttl_ms;                 /* x-message-ttl: every message expires after this */
 };
 
 /* Declarations are idempotent: declaring the same thing again succeeds; declaring it with
@@ -227,9 +228,9 @@ struct rp_amqp_topology_opts {
  * `locations` (bound by location, delivery limit, dead-lettered through `rampart.jobs.dlx`
  * (fanout) into `rampart.jobs.dead`, at-least-once: a dead letter leaves the job queue only
  * once `rampart.jobs.dead` has confirmed it, so a poison job cannot vanish); `rampart.events`
- * (topic) -> `rampart.mailer` and `rampart.connector` bound to `incident.*`, each with a `.retry`
- * queue that dead-letters back to it through the default exchange once the per-message expiration
- * the publisher sets runs out. All durable, all quorum queues. Idempotent. */
+ * (topic) -> `rampart.mailer` and `rampart.connector` bound to `incident.*` (their retry queues,
+ * one per back-off delay, are declared by the alert engine: common/src/alert/). All durable,
+ * all quorum queues. Idempotent. */
 int rp_amqp_declare_topology(struct rp_amqp_admin *a, const char *const *locations,
                              size_t n_locations, const struct rp_amqp_topology_opts *topts,
                              struct rp_error *err) RP_MUST_CHECK;
