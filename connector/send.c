@@ -462,7 +462,7 @@ void cnct_send(void *ctx, const struct rp_alert_msg *m, const struct rp_alert_ch
         out->permanent = 1;
         snprintf(out->detail, sizeof(out->detail), "%s channel: %s", ch->kind, why);
     } else if (req.nothing) {
-        out->ok = 1;
+        out->skipped = 1;
         snprintf(out->detail, sizeof(out->detail), "%s", req.nothing);
     } else {
         perform(ctx, &req, (const char *const *)secrets, out);

@@ -3,6 +3,8 @@
  * transaction, naming what changed but never a secret value. Channel kinds are a table
  * (`kinds`: one entry per kind with its validators, below); secrets are sealed at rest and
  * write-only. Deleting a channel also takes it out of the alert rules (api_alert_rules.c).
+ * "Send a test notification" (POST .../channels/{channel}/test) is routed here and served by
+ * api_incidents.c, which reads the notification ledger it waits on.
  * The input readers shared with rules and windows are in alerts_input.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,5 +619,6 @@ const struct dash_route dash_routes_channels[] = {
     {"GET", PROJ "/channels/{channel}", DASH_PROJECT_VIEWER, get_channel},
     {"PATCH", PROJ "/channels/{channel}", DASH_PROJECT_EDITOR, patch_channel},
     {"DELETE", PROJ "/channels/{channel}", DASH_PROJECT_EDITOR, delete_channel},
+    {"POST", PROJ "/channels/{channel}/test", DASH_PROJECT_EDITOR, dash_channel_test},
     {NULL, NULL, 0, NULL},
 };

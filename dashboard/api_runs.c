@@ -109,6 +109,13 @@ static int arg_time(struct dash_req *r, const char *name, double *out, int *pres
                          name);
         return RP_EINVAL;
     }
+    /* Rampart has nothing older; and a chart bucket aligned below year 1 would be written as
+     * a BC date, which is not an RFC 3339 time */
+    if (v && *out < 0) {
+        dash_error_field(r, 400, "invalid_field", name, "%s must be 1970-01-01T00:00:00Z or later",
+                         name);
+        return RP_EINVAL;
+    }
     return RP_OK;
 }
 

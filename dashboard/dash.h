@@ -110,9 +110,14 @@ extern const struct dash_route dash_routes_ci[];
 extern const struct dash_route dash_routes_channels[];
 extern const struct dash_route dash_routes_alert_rules[];
 extern const struct dash_route dash_routes_maintenance[];
+extern const struct dash_route dash_routes_incidents[];
 extern const struct dash_route dash_routes_audit[];
 extern const struct dash_route dash_routes_static[];
 extern const struct dash_route *const dash_route_tables[];
+
+/* POST /api/v1/projects/{project}/channels/{channel}/test[?wait=S] (editor): a route of
+ * api_channels.c, served by api_incidents.c next to the ledger whose row it waits for. */
+void dash_channel_test(struct dash_req *r);
 
 #define DASH_MAX_PARAMS 4
 

@@ -64,8 +64,8 @@ static const struct rp_setting settings[] = {
      "then wait for in-flight requests",
      &cfg.drain_delay_ms, 0, 600000, NULL, 0},
     {"RAMPART_RUN_WAIT_MAX", RP_SET_DURATION, "10m",
-     "the longest a CI trigger may wait for its runs (?wait=...)", &cfg.run_wait_max_ms, 1000,
-     3600000, NULL, 0},
+     "the longest a CI trigger (?wait=...) or a test notification (.../test?wait=...) may wait",
+     &cfg.run_wait_max_ms, 1000, 3600000, NULL, 0},
 };
 
 static const struct rp_service_def def = {

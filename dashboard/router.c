@@ -7,11 +7,14 @@
 #include "dash.h"
 
 const struct dash_route *const dash_route_tables[] = {
-    dash_routes_session,   dash_routes_users,        dash_routes_projects,
-    dash_routes_keys,      dash_routes_environments, dash_routes_tests,
-    dash_routes_schedules, dash_routes_runs,         dash_routes_ci,
-    dash_routes_channels,  dash_routes_alert_rules,  dash_routes_maintenance,
-    dash_routes_audit,     dash_routes_static,       NULL,
+    dash_routes_session,      dash_routes_users,
+    dash_routes_projects,     dash_routes_keys,
+    dash_routes_environments, dash_routes_tests,
+    dash_routes_schedules,    dash_routes_runs,
+    dash_routes_ci,           dash_routes_channels,
+    dash_routes_alert_rules,  dash_routes_maintenance,
+    dash_routes_incidents,    dash_routes_audit,
+    dash_routes_static,       NULL,
 };
 
 /* Match `pattern` against `path`; on success fill names/values (values point into `path`

@@ -15,6 +15,7 @@ const ROUTES = [
   ['/app/projects/:p/runs', 'runs'],
   ['/app/projects/:p/runs/:r', 'run'],
   ['/app/projects/:p/schedules', 'schedules'],
+  ['/app/projects/:p/alerts', 'alerts'],
   ['/app/projects/:p/settings', 'settings'],
   ['/app/projects/:p/settings/:tab', 'settings'],
   ['/app/admin/users', 'users'],
@@ -88,7 +89,7 @@ function renderTopbar(current) {
     const p = state.project;
     if (p && current.params.p) {
       const base = `/app/projects/${p.id}`;
-      const links = [['tests', 'Tests'], ['runs', 'Runs'], ['schedules', 'Schedules'], ['settings', 'Settings']];
+      const links = [['tests', 'Tests'], ['runs', 'Runs'], ['schedules', 'Schedules'], ['alerts', 'Alerts'], ['settings', 'Settings']];
       const section = location.pathname.split('/')[4] || 'tests';
       inner.append(h('nav', { class: 'project-nav', 'aria-label': 'Project' },
         h('a', { href: '/app/projects', class: 'crumb', title: 'All projects' }, 'Projects'),

@@ -7,6 +7,7 @@
 // that depend on it are skipped as failed. The page must never log a CSP violation or a
 // JavaScript error. Last line: "journeys: N passed, N failed".
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -25,6 +26,22 @@ function need(name) {
     process.exit(2);
   }
   return v;
+}
+
+// The stack's private database (run.sh names it rampart_ui_<id> and the location ui-<id>), for
+// the data a journey makes as the worker and the senders would (finished runs, ledger rows).
+const DSN = `${need('RAMPART_TEST_PG')} dbname=rampart_ui_${LOCATION.replace(/^ui-/, '')}`;
+const PY_SQL = `import json, sys, psycopg2
+con = psycopg2.connect(sys.argv[1])
+con.autocommit = True
+cur = con.cursor()
+cur.execute(sys.argv[2], json.loads(sys.argv[3]))
+print(json.dumps(cur.fetchall() if cur.description else [], default=str))
+con.close()`;
+
+/** Runs one SQL statement with %s parameters (psycopg2) on the stack's database; the rows. */
+function sql(query, params = []) {
+  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_SQL, DSN, query, JSON.stringify(params)], { encoding: 'utf8' }));
 }
 
 class Failure extends Error {}
@@ -427,6 +444,86 @@ const journeys = [
     await rf.getByRole('button', { name: 'Create rule' }).click();
     await visible(page.getByRole('cell', { name: 'Checkout down' }), 'the alert rule in the list');
     await shot('15-settings-channels');
+  }],
+
+  ['alerts: an open incident and a failed delivery, then a test notification', async () => {
+    // two failed scheduled runs at a location of their own, finished as the worker does: the
+    // rule "Checkout down" (2 failures open) opens an incident; the webhook channel's delivery
+    // of it failed, as the connector would record it
+    const failure = 'status: expected 200, got 503';
+    const runs = [];
+    for (const ago of [120, 60]) {
+      const [[id]] = sql("INSERT INTO runs (id, project_id, test_id, test_version, fire_time, trigger, location, status) "
+        + "VALUES (gen_random_uuid(), %s, %s, 1, now() - %s * interval '1 second', 'schedule', 'eu-west', 'running') RETURNING id",
+      [S.project, S.test, ago]);
+      sql('SELECT * FROM finish_runs(ARRAY[%s]::uuid[], ARRAY[\'failed\'], ARRAY[now()], ARRAY[NULL]::text[], ARRAY[12.5]::float8[], ARRAY[%s])', [id, failure]);
+      runs.push(id);
+    }
+    const opened = sql("SELECT x.id, i.id FROM incident_transitions x JOIN incidents i ON i.id = x.incident_id "
+      + "WHERE i.project_id = %s AND i.location = 'eu-west' AND x.kind = 'opened'", [S.project]);
+    check(opened.length === 1, `the second failure opens one incident, found ${opened.length}`);
+    const [[channel]] = sql("SELECT id FROM channels WHERE project_id = %s AND name = 'On-call webhook'", [S.project]);
+    const reason = 'gave up after 5 tries: HTTP 500 from hooks.example.com';
+    sql("INSERT INTO notifications (project_id, transition_id, channel_id, status, attempts, reason, response) "
+      + "VALUES (%s, %s, %s, 'failed', 5, %s, 'HTTP/1.1 500 Internal Server Error')", [S.project, opened[0][0], channel, reason]);
+
+    await page.goto(`${URL0}/app/projects/${S.project}/tests`);
+    await heading('Tests');
+    await page.getByRole('navigation', { name: 'Project' }).getByRole('link', { name: 'Alerts' }).click();
+    await heading('Alerts');
+    const openInc = page.getByRole('region', { name: 'Open incidents' });
+    const row = openInc.locator('tbody tr', { hasText: 'eu-west' });
+    await textMatches(row, /Open[\s\S]*Checkout status[\s\S]*eu-west[\s\S]*Checkout down[\s\S]*status: expected 200, got 503[\s\S]*1 failed/,
+      'the open incident: test, location, rule, failure, its failed delivery');
+    const runLink = row.getByRole('link', { name: 'Run that opened it' });
+    check((await runLink.getAttribute('href')).endsWith(`/runs/${runs[1]}`), 'the incident links to the run that opened it');
+    await visible(page.getByRole('region', { name: 'Resolved incidents' }).getByText('No resolved incidents yet'), 'no resolved incident yet');
+    const ledger = page.getByRole('region', { name: 'Deliveries' });
+    const failed = ledger.locator('tbody tr', { hasText: 'On-call webhook' });
+    await textMatches(failed, /✗\s*Failed[\s\S]*On-call webhook \(webhook\)[\s\S]*Incident opened: Checkout status \(eu-west\)[\s\S]*5[\s\S]*gave up after 5 tries: HTTP 500 from hooks\.example\.com[\s\S]*500 Internal Server Error/,
+      'the failed delivery: badge, channel, what, attempts and why');
+    await page.getByLabel('Delivery status').selectOption('sent');
+    await visible(ledger.getByText('No delivery with this status'), 'no sent delivery');
+    check(page.url().includes('status=sent'), 'the ledger filter is kept in the address');
+    await page.getByLabel('Delivery status').selectOption('failed');
+    await visible(failed, 'the failed delivery, filtered');
+    await allControlsLabelled('alerts');
+    await shot('20-alerts');
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.reload();
+    await heading('Alerts');
+    await visible(ledger.getByText('gave up after 5 tries'), 'the reason on a phone');
+    await noHorizontalScroll('the alerts page at 375 px');
+    const tab = await page.getByRole('navigation', { name: 'Project' }).getByRole('link', { name: 'Settings' }).boundingBox();
+    check(tab && tab.x + tab.width <= 375, `the five project tabs fit 375 px (Settings ends at ${tab && tab.x + tab.width} px)`);
+    await shot('21-mobile-alerts');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.reload();
+    await heading('Alerts');
+    await visible(failed, 'the failed delivery in dark mode');
+    await shot('22-dark-alerts');
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    // "Send test" on the channel: the dashboard records a test transition and waits for its
+    // ledger row; here the connector's part (the ledger row) is played with SQL
+    await page.goto(`${URL0}/app/projects/${S.project}/settings/channels`);
+    await heading('Settings: Channels and alerts');
+    const chRow = page.getByRole('region', { name: 'Channels', exact: true }).locator('tbody tr', { hasText: 'On-call webhook' });
+    const out = chRow.locator('.test-outcome');
+    check(await out.getAttribute('aria-live') === 'polite', 'the test outcome is an aria-live region');
+    await chRow.getByRole('button', { name: 'Send test' }).click();
+    await textMatches(out, /Sending a test notification/, 'the button says it is sending');
+    let transition = [];
+    for (let i = 0; i < 50 && !transition.length; i += 1) {
+      transition = sql("SELECT id FROM incident_transitions WHERE channel_id = %s AND kind = 'test'", [channel]);
+      if (!transition.length) await page.waitForTimeout(100);
+    }
+    check(transition.length === 1, 'one test transition recorded');
+    sql("INSERT INTO notifications (project_id, transition_id, channel_id, status, attempts, reason, response) "
+      + "VALUES (%s, %s, %s, 'failed', 1, 'HTTP 404 from hooks.example.com', 'HTTP/1.1 404 Not Found')", [S.project, transition[0][0], channel]);
+    await textMatches(out, /^Failed: HTTP 404 from hooks\.example\.com$/, 'the outcome and its reason, read out in the row', 9000);
+    await shot('23-channel-test');
   }],
 
   ['small screen (375 px) and keyboard', async () => {

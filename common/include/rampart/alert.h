@@ -51,7 +51,7 @@ struct rp_alert_msg {
 /* One channel of the service's kinds, its config as stored and its secrets opened. */
 struct rp_alert_channel {
     const char *id, *name, *kind;
-    const bson_t *config; /* channels.config (non-secret members, as validated by the API) */
+    const bson_t *config;  /* channels.config (non-secret members, as validated by the API) */
     const bson_t *secrets; /* channels.secrets opened: {"member": "value"}; an object member
                             * (webhook headers) is its JSON text */
 };
@@ -62,6 +62,8 @@ const char *rp_alert_secret(const struct rp_alert_channel *ch, const char *name)
 /* What one try did. */
 struct rp_alert_outcome {
     int ok;           /* delivered: the receiver accepted it */
+    int skipped;      /* this kind sends nothing for this transition (a reminder to a status
+                       * page): the ledger says muted, with detail as the reason */
     int permanent;    /* not delivered and trying again cannot help (bad config, HTTP 4xx
                        * other than 408/429, SMTP 5xx): no retry, the ledger says failed */
     char detail[512]; /* what the receiver answered ("HTTP 500 Internal Server Error: ...",
@@ -74,46 +76,97 @@ typedef void (*rp_alert_send_fn)(void *ctx, const struct rp_alert_msg *m,
 
 /* The engine's settings, shared by both services (RP_ALERT_SETTINGS below). */
 struct rp_alert_config {
-    char *secret_key;    /* RAMPART_SECRET_KEY: opens channel secrets */
-    char *public_url;    /* RAMPART_PUBLIC_URL: links to the dashboard */
-    long concurrency;    /* RAMPART_ALERT_CONCURRENCY */
-    long max_attempts;   /* RAMPART_ALERT_MAX_ATTEMPTS */
-    long retry_base_ms;  /* RAMPART_ALERT_RETRY_BASE */
-    long retry_max_ms;   /* RAMPART_ALERT_RETRY_MAX */
+    char *secret_key;     /* RAMPART_SECRET_KEY: opens channel secrets */
+    char *public_url;     /* RAMPART_PUBLIC_URL: links to the dashboard */
+    long concurrency;     /* RAMPART_ALERT_CONCURRENCY */
+    long max_attempts;    /* RAMPART_ALERT_MAX_ATTEMPTS */
+    long retry_base_ms;   /* RAMPART_ALERT_RETRY_BASE */
+    long retry_max_ms;    /* RAMPART_ALERT_RETRY_MAX */
     long send_timeout_ms; /* RAMPART_ALERT_SEND_TIMEOUT */
-    long sweep_ms;       /* RAMPART_ALERT_SWEEP_INTERVAL */
+    long sweep_ms;        /* RAMPART_ALERT_SWEEP_INTERVAL */
     long outbox_delay_ms; /* RAMPART_ALERT_OUTBOX_DELAY */
 };
 
 #define RP_ALERT_SETTINGS(c)                                                                       \
-    {"RAMPART_SECRET_KEY", RP_SET_STRING, "",                                                      \
-     "64 hex digits: the key that opens channel credentials (the dashboard's key); empty: "       \
+    {"RAMPART_SECRET_KEY",                                                                         \
+     RP_SET_STRING,                                                                                \
+     "",                                                                                           \
+     "64 hex digits: the key that opens channel credentials (the dashboard's key); empty: "        \
      "channels with secrets fail with a clear reason",                                             \
-     &(c).secret_key, 0, 0, NULL, 1},                                                              \
-        {"RAMPART_PUBLIC_URL", RP_SET_STRING, "http://127.0.0.1:8080",                             \
-         "the dashboard's address as users reach it, for the links in alerts", &(c).public_url,   \
-         0, 0, NULL, 0},                                                                           \
-        {"RAMPART_ALERT_CONCURRENCY", RP_SET_INT, "4",                                             \
+     &(c).secret_key,                                                                              \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL,                                                                                         \
+     1},                                                                                           \
+        {"RAMPART_PUBLIC_URL",                                                                     \
+         RP_SET_STRING,                                                                            \
+         "http://127.0.0.1:8080",                                                                  \
+         "the dashboard's address as users reach it, for the links in alerts",                     \
+         &(c).public_url,                                                                          \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0},                                                                                       \
+        {"RAMPART_ALERT_CONCURRENCY",                                                              \
+         RP_SET_INT,                                                                               \
+         "4",                                                                                      \
          "notifications delivered at once (one consumer, connection and thread each)",             \
-         &(c).concurrency, 1, 64, NULL, 0},                                                        \
-        {"RAMPART_ALERT_MAX_ATTEMPTS", RP_SET_INT, "8",                                            \
-         "tries of one notification before the ledger marks it failed", &(c).max_attempts, 1,    \
-         50, NULL, 0},                                                                             \
-        {"RAMPART_ALERT_RETRY_BASE", RP_SET_DURATION, "10s",                                       \
-         "back-off before the 2nd try; doubled for each next one", &(c).retry_base_ms, 10,        \
-         3600000, NULL, 0},                                                                        \
-        {"RAMPART_ALERT_RETRY_MAX", RP_SET_DURATION, "1h", "longest back-off between two tries",  \
-         &(c).retry_max_ms, 10, 86400000, NULL, 0},                                                \
-        {"RAMPART_ALERT_SEND_TIMEOUT", RP_SET_DURATION, "15s",                                     \
-         "longest one try may take (connect + send + answer)", &(c).send_timeout_ms, 100,         \
-         300000, NULL, 0},                                                                         \
-        {"RAMPART_ALERT_SWEEP_INTERVAL", RP_SET_DURATION, "1s",                                    \
+         &(c).concurrency,                                                                         \
+         1,                                                                                        \
+         64,                                                                                       \
+         NULL,                                                                                     \
+         0},                                                                                       \
+        {"RAMPART_ALERT_MAX_ATTEMPTS",                                                             \
+         RP_SET_INT,                                                                               \
+         "8",                                                                                      \
+         "tries of one notification before the ledger marks it failed",                            \
+         &(c).max_attempts,                                                                        \
+         1,                                                                                        \
+         50,                                                                                       \
+         NULL,                                                                                     \
+         0},                                                                                       \
+        {"RAMPART_ALERT_RETRY_BASE",                                                               \
+         RP_SET_DURATION,                                                                          \
+         "10s",                                                                                    \
+         "back-off before the 2nd try; doubled for each next one",                                 \
+         &(c).retry_base_ms,                                                                       \
+         10,                                                                                       \
+         3600000,                                                                                  \
+         NULL,                                                                                     \
+         0},                                                                                       \
+        {"RAMPART_ALERT_RETRY_MAX",                                                                \
+         RP_SET_DURATION,                                                                          \
+         "1h",                                                                                     \
+         "longest back-off between two tries",                                                     \
+         &(c).retry_max_ms,                                                                        \
+         10,                                                                                       \
+         86400000,                                                                                 \
+         NULL,                                                                                     \
+         0},                                                                                       \
+        {"RAMPART_ALERT_SEND_TIMEOUT",                                                             \
+         RP_SET_DURATION,                                                                          \
+         "15s",                                                                                    \
+         "longest one try may take (connect + send + answer)",                                     \
+         &(c).send_timeout_ms,                                                                     \
+         100,                                                                                      \
+         300000,                                                                                   \
+         NULL,                                                                                     \
+         0},                                                                                       \
+        {"RAMPART_ALERT_SWEEP_INTERVAL",                                                           \
+         RP_SET_DURATION,                                                                          \
+         "1s",                                                                                     \
          "how often the outbox (unpublished transitions) and reminders are swept",                 \
-         &(c).sweep_ms, 50, 3600000, NULL, 0},                                                     \
-        {"RAMPART_ALERT_OUTBOX_DELAY", RP_SET_DURATION, "2s",                                      \
-         "a transition still unpublished this long after it was recorded is published by the "    \
-         "sweep (its publisher died)",                                                             \
-         &(c).outbox_delay_ms, 0, 3600000, NULL, 0}
+         &(c).sweep_ms,                                                                            \
+         50,                                                                                       \
+         3600000,                                                                                  \
+         NULL,                                                                                     \
+         0},                                                                                       \
+    {                                                                                              \
+        "RAMPART_ALERT_OUTBOX_DELAY", RP_SET_DURATION, "2s",                                       \
+            "a transition still unpublished this long after it was recorded is published by the "  \
+            "sweep (its publisher died)",                                                          \
+            &(c).outbox_delay_ms, 0, 3600000, NULL, 0                                              \
+    }
 
 /* What a service brings. */
 struct rp_alert_def {

@@ -32,26 +32,52 @@
  * active at its time for its test. */
 static const char ctx_sql[] =
     "SELECT t.kind, t.seq, t.project_id, p.slug, p.name, t.incident_id, t.channel_id, "
-    "       " TS("t.occurred_at") ", t.run_id, i.test_id, te.name, i.location, ar.name, "
-    "       ar.on_opened, ar.on_resolved, ar.channel_ids::text, " TS("i.failing_since") ", "
-    "       i.failure, floor(extract(epoch FROM t.occurred_at - i.failing_since))::bigint, "
-    "       u.email, "
-    "       (SELECT w.name FROM maintenance_windows w "
-    "        WHERE t.kind <> 'test' AND w.project_id = t.project_id "
-    "          AND maintenance_window_active(w, t.occurred_at) "
-    "          AND ((cardinality(w.test_ids) = 0 AND cardinality(w.tags) = 0) "
-    "               OR i.test_id = ANY (w.test_ids) OR w.tags && te.tags) "
-    "        ORDER BY w.name LIMIT 1) "
-    "FROM incident_transitions t JOIN projects p ON p.id = t.project_id "
-    "LEFT JOIN incidents i ON i.id = t.incident_id "
-    "LEFT JOIN alert_rules ar ON ar.id = i.rule_id "
-    "LEFT JOIN tests te ON te.id = i.test_id "
-    "LEFT JOIN users u ON u.id = t.requested_by "
-    "WHERE t.id = $1";
+    "       " TS(
+        "t.occurred_at") ", t.run_id, i.test_id, te.name, i.location, ar.name, "
+                         "       ar.on_opened, ar.on_resolved, ar.channel_ids::text, " TS(
+                             "i.failing_since") ", "
+                                                "       i.failure, floor(extract(epoch FROM "
+                                                "t.occurred_at - i.failing_since))::bigint, "
+                                                "       u.email, "
+                                                "       (SELECT w.name FROM maintenance_windows w "
+                                                "        WHERE t.kind <> 'test' AND w.project_id = "
+                                                "t.project_id "
+                                                "          AND maintenance_window_active(w, "
+                                                "t.occurred_at) "
+                                                "          AND ((cardinality(w.test_ids) = 0 AND "
+                                                "cardinality(w.tags) = 0) "
+                                                "               OR i.test_id = ANY (w.test_ids) OR "
+                                                "w.tags && te.tags) "
+                                                "        ORDER BY w.name LIMIT 1) "
+                                                "FROM incident_transitions t JOIN projects p ON "
+                                                "p.id = t.project_id "
+                                                "LEFT JOIN incidents i ON i.id = t.incident_id "
+                                                "LEFT JOIN alert_rules ar ON ar.id = i.rule_id "
+                                                "LEFT JOIN tests te ON te.id = i.test_id "
+                                                "LEFT JOIN users u ON u.id = t.requested_by "
+                                                "WHERE t.id = $1";
 enum {
-    C_KIND, C_SEQ, C_PROJECT, C_SLUG, C_PNAME, C_INCIDENT, C_CHANNEL, C_OCCURRED, C_RUN, C_TEST,
-    C_TNAME, C_LOCATION, C_RULE, C_ON_OPENED, C_ON_RESOLVED, C_CHANNELS, C_SINCE, C_FAILURE,
-    C_FOR_S, C_REQUESTER, C_WINDOW
+    C_KIND,
+    C_SEQ,
+    C_PROJECT,
+    C_SLUG,
+    C_PNAME,
+    C_INCIDENT,
+    C_CHANNEL,
+    C_OCCURRED,
+    C_RUN,
+    C_TEST,
+    C_TNAME,
+    C_LOCATION,
+    C_RULE,
+    C_ON_OPENED,
+    C_ON_RESOLVED,
+    C_CHANNELS,
+    C_SINCE,
+    C_FAILURE,
+    C_FOR_S,
+    C_REQUESTER,
+    C_WINDOW
 };
 
 static const char channels_sql[] =
@@ -86,6 +112,10 @@ static const char opened_sql[] =
 static const char sent_sql[] =
     "UPDATE notifications SET status = 'sent', sent_at = now(), response = $3, reason = NULL, "
     "       claimed_until = NULL, updated_at = now() "
+    "WHERE id = $1 AND attempts = $2::int AND status = 'sending'";
+static const char skipped_sql[] =
+    "UPDATE notifications SET status = 'muted', reason = $3, claimed_until = NULL, "
+    "       updated_at = now() "
     "WHERE id = $1 AND attempts = $2::int AND status = 'sending'";
 static const char failed_sql[] =
     "UPDATE notifications SET status = 'failed', reason = $3, response = $4, "
@@ -263,8 +293,8 @@ static int one_channel(struct job *j, PGresult *chans, int row)
         const char *p[] = {val(ctx, C_PROJECT), j->transition, channel_id, why};
         rc = rp_pg_exec_idempotent(c->pg, mute_sql, 4, p, NULL, &err);
         if (rc == RP_OK) {
-            rp_info("alert %s of transition %s to channel %s: %s", tkind, j->transition,
-                    channel_id, why);
+            rp_info("alert %s of transition %s to channel %s: %s", tkind, j->transition, channel_id,
+                    why);
             count(a, ckind, "muted");
         }
         free(why);
@@ -307,8 +337,8 @@ static int one_channel(struct job *j, PGresult *chans, int row)
     char problem[300] = "";
     bson_error_t be;
     bson_t *config = bson_new_from_json((const uint8_t *)PQgetvalue(chans, row, 3), -1, &be);
-    bson_t *secrets = config ? open_secrets(a, PQgetvalue(chans, row, 4), problem, sizeof(problem))
-                             : NULL;
+    bson_t *secrets =
+        config ? open_secrets(a, PQgetvalue(chans, row, 4), problem, sizeof(problem)) : NULL;
     if (!config)
         snprintf(problem, sizeof(problem), "the channel's stored config is not valid JSON");
     if (!config || !secrets) {
@@ -333,6 +363,12 @@ static int one_channel(struct job *j, PGresult *chans, int row)
     }
     out.detail[sizeof(out.detail) - 1] = '\0';
 
+    if (out.skipped) {
+        const char *p[] = {nid, attempt_s, out.detail};
+        rc = rp_pg_exec_idempotent(c->pg, skipped_sql, 3, p, NULL, &err);
+        count(a, ckind, "muted");
+        return rc == RP_OK ? RP_OK : db_failed(rc, &err, "recording a skipped notification");
+    }
     if (out.ok) {
         const char *p[] = {nid, attempt_s, out.detail};
         rc = rp_pg_exec_idempotent(c->pg, sent_sql, 3, p, NULL, &err);
@@ -357,8 +393,8 @@ static int one_channel(struct job *j, PGresult *chans, int row)
         return rc == RP_OK ? RP_OK : db_failed(rc, &err, "recording a failed notification");
     }
     long delay = rp_alert_backoff_ms(a->cfg.retry_base_ms, a->cfg.retry_max_ms, attempt);
-    char *reason = rp_xasprintf("try %d failed, next in %.1f s: %s", attempt, delay / 1000.0,
-                                out.detail);
+    char *reason =
+        rp_xasprintf("try %d failed, next in %.1f s: %s", attempt, delay / 1000.0, out.detail);
     const char *p[] = {nid, attempt_s, reason, out.detail};
     rc = rp_pg_exec_idempotent(c->pg, retrying_sql, 4, p, NULL, &err);
     free(reason);
@@ -402,8 +438,7 @@ static int parse_message(const struct rp_amqp_delivery *d, struct job *j)
     }
     if (ok && bson_iter_init_find(&it, doc, "channel_id")) {
         if (BSON_ITER_HOLDS_UTF8(&it) && uuid_ok(bson_iter_utf8(&it, NULL)))
-            snprintf(j->filter_channel, sizeof(j->filter_channel), "%s",
-                     bson_iter_utf8(&it, NULL));
+            snprintf(j->filter_channel, sizeof(j->filter_channel), "%s", bson_iter_utf8(&it, NULL));
         else
             ok = 0;
     }

@@ -300,10 +300,10 @@ int rp_alert_start(struct rp_service *svc, const struct rp_alert_def *def,
         rp_metrics_counter(m, "rampart_alert_outbox_published_total",
                            "transitions published by the sweep (their publisher had died)", NULL),
         NULL);
-    a->m_reminders = rp_metric_series(
-        rp_metrics_counter(m, "rampart_alert_reminders_total",
-                           "reminders created for incidents still open", NULL),
-        NULL);
+    a->m_reminders =
+        rp_metric_series(rp_metrics_counter(m, "rampart_alert_reminders_total",
+                                            "reminders created for incidents still open", NULL),
+                         NULL);
     a->m_in_flight = rp_metric_series(
         rp_metrics_gauge(m, "rampart_alert_in_flight", "notifications being delivered now", NULL),
         NULL);

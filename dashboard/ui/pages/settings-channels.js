@@ -1,7 +1,8 @@
 // Settings › Channels and alerts: where alerts go (e-mail, webhooks, chat, PagerDuty,
 // Opsgenie, a status page) and the rules that send them. Each kind has its own few fields
 // (config and write-only secrets, as dashboard/api_alerts.c checks them); a stored secret
-// shows "•••• set" and is kept unless a new value is typed.
+// shows "•••• set" and is kept unless a new value is typed. **Send test** sends a test
+// notification through a channel and waits up to 10 s for its outcome, read out in the row.
 import { del, get, patch, post, pp } from '/ui/api.js';
 import { announce, clearFormErrors, confirmDialog, emptyState, errorBox, field, h, showFormError, uid } from '/ui/dom.js';
 
@@ -187,6 +188,31 @@ export async function channels(ctx, root) {
     return b;
   };
 
+  // POST .../channels/{channel}/test?wait=10: the outcome (sent, failed and why, muted) or,
+  // when no sender answered within the wait, what is known; written in the row's live region
+  async function sendTest(ch, btn, out) {
+    const say = (text, cls) => {
+      out.className = ['test-outcome', cls].filter(Boolean).join(' ');
+      out.textContent = text;
+    };
+    btn.disabled = true;
+    say(`Sending a test notification to ${ch.name}…`);
+    try {
+      const r = await post(`${pp(p.id, 'channels', ch.id, 'test')}?wait=10`, {});
+      const n = r.notification;
+      const sender = ch.kind === 'email' ? 'rampart-mailer' : 'rampart-connector';
+      if (!n) say(`Not delivered yet: no sender took it within 10 s (is ${sender} running?). See Alerts › Deliveries.`, 'outcome-bad');
+      else if (n.status === 'sent') say(`Sent${n.response ? ` (${n.response})` : ''}.`, 'outcome-ok');
+      else if (n.status === 'failed') say(`Failed: ${n.reason || n.response || 'no reason given'}`, 'outcome-bad');
+      else if (n.status === 'muted') say(`Muted: ${n.reason || 'no reason given'}`);
+      else say(`Still ${n.status} after 10 s${n.reason ? `: ${n.reason}` : ''}. See Alerts › Deliveries.`);
+    } catch (err) {
+      say(`Could not send a test: ${err.message}`, 'outcome-bad');
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
   function openChannel(ch) {
     formSlot.replaceChildren(channelForm(ctx, ch, (changed) => {
       formSlot.replaceChildren();
@@ -224,6 +250,9 @@ export async function channels(ctx, root) {
               }
             });
           }
+          const outcome = h('span', { class: 'test-outcome', role: 'status', 'aria-live': 'polite' });
+          const test = ctx.canEdit() ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Send test: ${c.name}` }, 'Send test') : null;
+          if (test) test.addEventListener('click', () => sendTest(c, test, outcome));
           const cfg = Object.entries(c.config || {}).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ');
           return h('tr', {},
             h('td', { 'data-label': 'Name' }, c.name),
@@ -232,7 +261,7 @@ export async function channels(ctx, root) {
             h('td', { 'data-label': 'Secrets' }, Object.keys(c.secrets || {}).length
               ? Object.keys(c.secrets).map((k) => h('span', { class: 'tag' }, `${k} •••• set`)) : h('span', { class: 'muted' }, 'none')),
             h('td', { 'data-label': 'Enabled' }, toggle(c)),
-            h('td', {}, h('div', { class: 'page-actions' }, edit, remove)));
+            h('td', {}, h('div', { class: 'channel-actions' }, h('div', { class: 'page-actions' }, test, edit, remove), outcome)));
         })))) : emptyState('No channels', 'A channel is where alerts go: an e-mail list, a webhook, Slack, PagerDuty…'));
 
     const newRule = ctx.canEdit() ? h('button', { type: 'button', class: 'btn btn-primary btn-small' }, 'New rule') : null;

@@ -34,7 +34,7 @@ ID_FOR = {
     "project": "project", "test": "test", "run": "run", "user": "user", "key": "key",
     "api_key": "key", "environment": "environment", "env": "environment",
     "schedule": "schedule", "channel": "channel", "rule": "rule", "alert_rule": "rule",
-    "window": "window", "version": "version",
+    "window": "window", "version": "version", "incident": "incident",
 }
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 

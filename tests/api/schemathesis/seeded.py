@@ -228,6 +228,20 @@ class Seeded:
             ids["failed_run"] = run_ids[9] if len(run_ids) > 9 else run_ids[0]
         else:
             ids["run"] = str(uuid.uuid4())
+        # an incident of the seeded rule with its opening and a ledger row (the incident routes
+        # then answer with data, not only 404)
+        if sql("SELECT to_regclass('incidents') IS NOT NULL")[0][0]:
+            ids["incident"] = str(sql(
+                "INSERT INTO incidents (project_id, rule_id, test_id, location, failing_since, "
+                "opened_at, opened_run_id, failure) VALUES (%s, %s, %s, 'local', now(), now(), "
+                "%s, 'status: expected 200, got 500') RETURNING id",
+                (pid, ids["rule"], ids["test"], ids["run"]))[0][0])
+            tr = sql("INSERT INTO incident_transitions (project_id, incident_id, kind, run_id, "
+                     "occurred_at, published_at) VALUES (%s, %s, 'opened', %s, now(), now()) "
+                     "RETURNING id", (pid, ids["incident"], ids["run"]))[0][0]
+            sql("INSERT INTO notifications (project_id, transition_id, channel_id, status, "
+                "attempts, reason) VALUES (%s, %s, %s, 'failed', 3, 'gave up after 3 tries')",
+                (pid, tr, ids["channel"]))
 
     def stop(self):
         """Stop the dashboard (SIGTERM: it must exit 0) and drop its databases."""
