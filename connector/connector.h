@@ -32,7 +32,8 @@ struct cnct_request {
     const char *target;         /* static: how outcomes name the receiver ("slack webhook"), never a
                                  * URL that may hold a secret */
     const char *nothing;        /* static; set by a kind when this transition sends nothing
-                                 * (reminders to a status page): the outcome is ok and says this */
+                                 * (reminders to a status page): the outcome is skipped and says
+                                 * why (the ledger: muted) */
 };
 
 void cnct_request_cleanup(struct cnct_request *req);

@@ -56,7 +56,7 @@ struct store {
     struct rp_amqp_publisher *pub;
     int need_declare;
     PGresult *transitions; /* created by the batch's final write: to publish */
-    struct wrk_item **v; /* the batch */
+    struct wrk_item **v;   /* the batch */
     size_t n, cap, hint;
     char last_err[512];
 };
@@ -366,8 +366,8 @@ static int finish_runs(struct store *st, struct rp_error *err)
     }
     for (int i = 0; i < 6; i++)
         (void)rp_buf_append(all[i], "}", 1);
-    const char *p[] = {ids.data,       statuses.data, times.data,
-                       errors.data,    durations.data, failures.data};
+    const char *p[] = {ids.data,    statuses.data,  times.data,
+                       errors.data, durations.data, failures.data};
     PQclear(st->transitions);
     st->transitions = NULL;
     int rc = rp_pg_exec_idempotent(st->pg, finish_sql, 6, p, &st->transitions, err);

@@ -180,6 +180,7 @@ def stack():
             "RAMPART_ALERT_SEND_TIMEOUT": "2s", "RAMPART_ALERT_SWEEP_INTERVAL": "200ms",
             "RAMPART_ALERT_OUTBOX_DELAY": "1s",
             "RAMPART_PAGERDUTY_URL": f"{st.recv}/v2/enqueue",
+            "RAMPART_OPSGENIE_URL_US": st.recv, "RAMPART_OPSGENIE_URL_EU": st.recv,
             "RAMPART_SCHEDULER_SWEEP_INTERVAL": "200ms",
             "RAMPART_WORKER_LOCATION": st.location,
         })

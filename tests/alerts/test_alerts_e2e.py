@@ -17,10 +17,11 @@ import hashlib
 import hmac
 import json
 import secrets
+import subprocess
 import time
 import uuid
 
-from conftest import ok, wait_for
+from conftest import SERVERS, ok, wait_for
 
 P = "/api/v1/projects"
 
@@ -218,6 +219,49 @@ def test_webhook_slack_pagerduty(stack):
           f"dedup_key={pd[0]['json']['dedup_key']}")
 
 
+def test_every_other_kind(stack):
+    """Mattermost, Teams, Discord, Opsgenie (create then close by alias) and a status page
+    (open then resolve through its own calls), through the real connector."""
+    st = stack
+    pid = project(st)["id"]
+    tid = make_test(st, pid, "orders-" + secrets.token_hex(3))["id"]
+    tag = secrets.token_hex(3)
+    api_key = "genie-" + secrets.token_hex(8)
+    chans = [
+        channel(st, pid, "mattermost", secrets_={"webhook_url": f"{st.recv}/mm-{tag}"}),
+        channel(st, pid, "teams", secrets_={"webhook_url": f"{st.recv}/teams-{tag}"}),
+        channel(st, pid, "discord", secrets_={"webhook_url": f"{st.recv}/discord-{tag}"}),
+        channel(st, pid, "opsgenie", {"priority": "P2"}, {"api_key": api_key}),
+        channel(st, pid, "statuspage", {
+            "open": {"method": "POST", "url": f"{st.recv}/sp-{tag}/incidents",
+                     "body_template": '{"name": "${test} is failing", "key": "${dedup_key}"}'},
+            "resolve": {"method": "PATCH", "url": f"{st.recv}/sp-{tag}/incidents/resolve",
+                        "body_template": '{"status": "resolved", "key": "${dedup_key}"}'}}),
+    ]
+    rule(st, pid, chans, failures_to_open=1)
+    finish(st, pid, tid, ["failed", "passed"])
+    wait_for("10 deliveries", lambda: len([r for r in ledger(st, pid) if r[0] == "sent"]) == 10,
+             timeout=30)
+    mm, teams, disc = hooks(st, f"/mm-{tag}"), hooks(st, f"/teams-{tag}"), hooks(st, f"/discord-{tag}")
+    assert len(mm) == 2 and all(h["json"]["attachments"] for h in mm), mm
+    assert len(teams) == 2 and teams[0]["json"]["attachments"][0]["contentType"] == \
+        "application/vnd.microsoft.card.adaptive", teams
+    assert len(disc) == 2 and disc[0]["json"]["embeds"][0]["title"], disc
+    genie = [h for h in hooks(st, "/v2/alerts")
+             if h["headers"].get("Authorization") == f"GenieKey {api_key}"]
+    assert [h["method"] for h in genie] == ["POST", "POST"], genie
+    alias = genie[0]["json"]["alias"]
+    assert genie[0]["json"]["priority"] == "P2" and genie[0]["path"] == "/v2/alerts"
+    assert genie[1]["path"].endswith("/close") and alias in genie[1]["path"], genie[1]
+    sp = hooks(st, f"/sp-{tag}")
+    assert [(h["method"], h["json"]) for h in sp] == [
+        ("POST", {"name": sp[0]["json"]["name"], "key": alias}),
+        ("PATCH", {"status": "resolved", "key": alias})], sp
+    assert sp[0]["json"]["name"].endswith(" is failing")
+    print(f"\nother kinds: mattermost={len(mm)} teams={len(teams)} discord={len(disc)} "
+          f"opsgenie={[h['path'] for h in genie]} statuspage={[h['method'] for h in sp]}")
+
+
 # ---- acceptance: retries with back-off --------------------------------------------------------
 
 def test_retry_with_backoff(stack):
@@ -277,6 +321,7 @@ def test_maintenance_window_mutes(stack):
     rows = wait_for("two muted rows",
                     lambda: len([r for r in ledger(st, pid) if r[0] == "muted"]) == 2 and
                     ledger(st, pid), timeout=30)
+    rows = sorted(rows, key=lambda r: ["opened", "resolved"].index(r[4]))
     print(f"\nmaintenance: {[(r[4], r[0], r[2]) for r in rows]}")
     assert 'muted by the maintenance window "db upgrade"' in rows[0][2], rows
     assert rows[1][4] == "resolved" and "muted" in rows[1][2]
@@ -371,6 +416,33 @@ def test_send_test_notification(stack):
     print(f"\ntest notification: webhook={got[0]['json']['event']} mail=1")
 
 
+def test_broker_outage_loses_nothing(stack):
+    """RabbitMQ stopped while incidents open: the transitions wait in the outbox (PostgreSQL),
+    the services reconnect by themselves when it is back, and each is delivered once."""
+    st = stack
+    pid = project(st)["id"]
+    path = f"/outage-{secrets.token_hex(3)}"
+    ch = channel(st, pid, "webhook", {"url": st.recv + path})
+    rule(st, pid, [ch], failures_to_open=1)
+    tests = [make_test(st, pid, f"outage-{i}-{secrets.token_hex(2)}")["id"] for i in range(20)]
+    subprocess.run([SERVERS, "stop", "rabbitmq"], check=True)
+    t_down = time.time()
+    try:
+        finish_many(st, pid, tests, "failed", time.time())
+        time.sleep(2)
+        assert hooks(st, path) == []  # nothing can go out meanwhile
+    finally:
+        subprocess.run([SERVERS, "start", "rabbitmq"], check=True)
+    t_up = time.time()
+    wait_for("20 deliveries after the outage",
+             lambda: len({h["headers"]["X-Rampart-Notification"] for h in hooks(st, path)}) == 20,
+             timeout=90, every=0.5)
+    got = hooks(st, path)
+    print(f"\nbroker outage: down {t_up - t_down:.1f}s; 20 transitions delivered "
+          f"{time.time() - t_up:.1f}s after it was back; deliveries={len(got)}")
+    assert len(got) == 20
+
+
 # ---- acceptance: two of each, kill -9 one of each mid-stream ----------------------------------
 
 def test_kill9_mid_stream(stack):
@@ -437,3 +509,10 @@ def test_kill9_mid_stream(stack):
     for h in got:
         by_test[h["json"]["test"]["id"]].add(h["headers"]["X-Rampart-Notification"])
     assert all(len(v) == 10 for v in by_test.values()), {k: len(v) for k, v in by_test.items()}
+    # and no receiver heard an incident recover before it heard it fail
+    first = {}
+    for h in got:
+        first.setdefault((h["json"]["incident_id"], h["json"]["event"]), h["at_unix"])
+    for (inc, ev), at in first.items():
+        if ev == "incident.resolved":
+            assert first[(inc, "incident.opened")] <= at, inc

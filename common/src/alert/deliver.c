@@ -26,36 +26,28 @@
 #include "rampart/log.h"
 #include "rampart/mem.h"
 
-#define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-/* Everything a notification says about one transition, plus the maintenance window (if any)
- * active at its time for its test. */
+/* Everything a notification says about one transition (times as ISO 8601 UTC), plus the
+ * maintenance window (if any) active at its time for its test. */
 static const char ctx_sql[] =
     "SELECT t.kind, t.seq, t.project_id, p.slug, p.name, t.incident_id, t.channel_id, "
-    "       " TS(
-        "t.occurred_at") ", t.run_id, i.test_id, te.name, i.location, ar.name, "
-                         "       ar.on_opened, ar.on_resolved, ar.channel_ids::text, " TS(
-                             "i.failing_since") ", "
-                                                "       i.failure, floor(extract(epoch FROM "
-                                                "t.occurred_at - i.failing_since))::bigint, "
-                                                "       u.email, "
-                                                "       (SELECT w.name FROM maintenance_windows w "
-                                                "        WHERE t.kind <> 'test' AND w.project_id = "
-                                                "t.project_id "
-                                                "          AND maintenance_window_active(w, "
-                                                "t.occurred_at) "
-                                                "          AND ((cardinality(w.test_ids) = 0 AND "
-                                                "cardinality(w.tags) = 0) "
-                                                "               OR i.test_id = ANY (w.test_ids) OR "
-                                                "w.tags && te.tags) "
-                                                "        ORDER BY w.name LIMIT 1) "
-                                                "FROM incident_transitions t JOIN projects p ON "
-                                                "p.id = t.project_id "
-                                                "LEFT JOIN incidents i ON i.id = t.incident_id "
-                                                "LEFT JOIN alert_rules ar ON ar.id = i.rule_id "
-                                                "LEFT JOIN tests te ON te.id = i.test_id "
-                                                "LEFT JOIN users u ON u.id = t.requested_by "
-                                                "WHERE t.id = $1";
+    "       to_char(t.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "       t.run_id, i.test_id, te.name, i.location, ar.name, "
+    "       ar.on_opened, ar.on_resolved, ar.channel_ids::text, "
+    "       to_char(i.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "       i.failure, floor(extract(epoch FROM t.occurred_at - i.failing_since))::bigint, "
+    "       u.email, floor(extract(epoch FROM now() - t.created_at) * 1000)::bigint, "
+    "       (SELECT w.name FROM maintenance_windows w "
+    "        WHERE t.kind <> 'test' AND w.project_id = t.project_id "
+    "          AND maintenance_window_active(w, t.occurred_at) "
+    "          AND ((cardinality(w.test_ids) = 0 AND cardinality(w.tags) = 0) "
+    "               OR i.test_id = ANY (w.test_ids) OR w.tags && te.tags) "
+    "        ORDER BY w.name LIMIT 1) "
+    "FROM incident_transitions t JOIN projects p ON p.id = t.project_id "
+    "LEFT JOIN incidents i ON i.id = t.incident_id "
+    "LEFT JOIN alert_rules ar ON ar.id = i.rule_id "
+    "LEFT JOIN tests te ON te.id = i.test_id "
+    "LEFT JOIN users u ON u.id = t.requested_by "
+    "WHERE t.id = $1";
 enum {
     C_KIND,
     C_SEQ,
@@ -77,6 +69,7 @@ enum {
     C_FAILURE,
     C_FOR_S,
     C_REQUESTER,
+    C_AGE_MS,
     C_WINDOW
 };
 
@@ -189,23 +182,30 @@ static int schedule_retry(struct job *j, const char *channel_id, long delay_ms)
     return RP_OK;
 }
 
-/* Why this channel hears nothing of this transition, or NULL. */
-static char *mute_reason(struct job *j, PGresult *chans, int row, int *rc)
+/* Whether this channel hears of this transition: NULL (send it), a reason (mute it), or
+ * *defer set: the incident's opening is not settled on this channel yet (not delivered, or
+ * being retried), so a resolved or a reminder waits for it; a receiver never hears
+ * "resolved" before "opened". An opening with no ledger row at all (the channel joined the
+ * rule later) is waited for at most ORDER_WAIT_MS after the transition. */
+#define ORDER_WAIT_MS 60000
+static char *mute_reason(struct job *j, PGresult *chans, int row, int *defer, int *rc)
 {
     PGresult *ctx = j->ctx;
     const char *kind = val(ctx, C_KIND);
     const char *rule = val(ctx, C_RULE);
+    int resolved = strcmp(kind, "resolved") == 0;
     *rc = RP_OK;
+    *defer = 0;
     if (strcmp(kind, "test") == 0)
         return NULL;
-    if (strcmp(kind, "resolved") == 0 ? strcmp(val(ctx, C_ON_RESOLVED), "t") != 0
-                                      : strcmp(val(ctx, C_ON_OPENED), "t") != 0)
+    if (resolved ? strcmp(val(ctx, C_ON_RESOLVED), "t") != 0
+                 : strcmp(val(ctx, C_ON_OPENED), "t") != 0)
         return rp_xasprintf("the alert rule \"%s\" does not notify when an incident %s", rule,
-                            strcmp(kind, "resolved") == 0 ? "resolves" : "opens");
+                            resolved ? "resolves" : "opens");
     const char *window = val(ctx, C_WINDOW);
     const char *opened_status = NULL;
     PGresult *o = NULL;
-    if (strcmp(kind, "resolved") == 0) {
+    if (strcmp(kind, "opened") != 0) {
         const char *p[] = {val(ctx, C_INCIDENT), PQgetvalue(chans, row, 0)};
         struct rp_error err = {0};
         int q = rp_pg_exec_idempotent(j->c->pg, opened_sql, 2, p, &o, &err);
@@ -215,14 +215,21 @@ static char *mute_reason(struct job *j, PGresult *chans, int row, int *rc)
         }
         if (PQntuples(o) > 0)
             opened_status = PQgetvalue(o, 0, 0);
+        if (opened_status
+                ? strcmp(opened_status, "sending") == 0 || strcmp(opened_status, "retrying") == 0
+                : atol(val(ctx, C_AGE_MS)) < ORDER_WAIT_MS) {
+            *defer = 1;
+            PQclear(o);
+            return NULL;
+        }
     }
     char *why = NULL;
-    if (opened_status && strcmp(opened_status, "sent") == 0) {
+    if (resolved && opened_status && strcmp(opened_status, "sent") == 0) {
         why = NULL; /* they heard it fail: they hear it recover, window or not */
     } else if (window) {
         why = rp_xasprintf("muted by the maintenance window \"%s\", active at %s", window,
                            val(ctx, C_OCCURRED));
-    } else if (opened_status && strcmp(opened_status, "muted") == 0) {
+    } else if (resolved && opened_status && strcmp(opened_status, "muted") == 0) {
         why = rp_xasprintf("the incident's opening was muted (%s), so its recovery is not "
                            "announced either",
                            PQgetisnull(o, 0, 1) ? "no reason" : PQgetvalue(o, 0, 1));
@@ -286,9 +293,14 @@ static int one_channel(struct job *j, PGresult *chans, int row)
     struct rp_error err = {0};
     int rc;
 
-    char *why = mute_reason(j, chans, row, &rc);
+    int defer = 0;
+    char *why = mute_reason(j, chans, row, &defer, &rc);
     if (rc != RP_OK)
         return rc;
+    if (defer) {
+        count(a, ckind, "deferred");
+        return schedule_retry(j, channel_id, 1000);
+    }
     if (why) {
         const char *p[] = {val(ctx, C_PROJECT), j->transition, channel_id, why};
         rc = rp_pg_exec_idempotent(c->pg, mute_sql, 4, p, NULL, &err);

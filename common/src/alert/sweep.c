@@ -40,6 +40,7 @@ struct outbox {
     struct rp_alert *a;
     struct rp_amqp_publisher *pub;
     int published;
+    int marking; /* past the broker: a failure now is the database's */
 };
 
 static int outbox_tx(struct rp_pg *pg, void *ctx, struct rp_error *err)
@@ -50,6 +51,7 @@ static int outbox_tx(struct rp_pg *pg, void *ctx, struct rp_error *err)
     const char *p[] = {delay};
     PGresult *r = NULL;
     o->published = 0;
+    o->marking = 0;
     int rc = rp_pg_exec(pg, outbox_sql, 1, p, &r, err);
     if (rc != RP_OK)
         return rc;
@@ -77,13 +79,19 @@ static int outbox_tx(struct rp_pg *pg, void *ctx, struct rp_error *err)
         rc = rp_amqp_publisher_flush(o->pub, 10000, err);
     if (rc == RP_OK) {
         const char *mp[] = {ids.data};
+        o->marking = 1;
         rc = rp_pg_exec(pg, mark_sql, 1, mp, NULL, err);
     }
     rp_buf_cleanup(&ids);
     if (rc == RP_OK)
         o->published = n;
-    else if (rc != RP_EAGAIN && rc != RP_ETIMEDOUT)
-        rc = RP_EAGAIN; /* a broker problem: roll back, try at the next sweep */
+    else if (!o->marking) {
+        /* the broker did not take them: roll back and try at the next sweep (a code rp_pg_tx
+         * does not retry, so a broker outage does not hold the rows for its retries) */
+        char why[sizeof(err->msg)];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        rc = rp_error_set(err, RP_EIO, "publishing the outbox: %s", why);
+    }
     return rc;
 }
 
