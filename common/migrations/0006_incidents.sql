@@ -61,7 +61,9 @@ CREATE TABLE incident_transitions (
     seq integer NOT NULL DEFAULT 0,
     run_id uuid,
     occurred_at timestamptz NOT NULL, -- the run's fire time; the sweep's time for a reminder
-    created_at timestamptz NOT NULL DEFAULT now(),
+    -- the clock, not the transaction's start: a transaction that waited for the test's lock
+    -- records its transition after the one it waited for
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     published_at timestamptz,
     requested_by uuid REFERENCES users (id) ON DELETE SET NULL, -- kind 'test'
     UNIQUE (incident_id, kind, seq),

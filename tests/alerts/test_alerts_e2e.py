@@ -15,12 +15,14 @@ import email
 import email.policy
 import hashlib
 import hmac
-import json
+import random
 import secrets
 import subprocess
+import threading
 import time
 import uuid
 
+import psycopg2
 from conftest import SERVERS, ok, wait_for
 
 P = "/api/v1/projects"
@@ -396,6 +398,76 @@ def test_late_older_result_changes_nothing(stack):
     st.sql("SELECT * FROM finish_runs(ARRAY[%s]::uuid[], ARRAY['passed'], ARRAY[now()], "
            "ARRAY[NULL]::text[], ARRAY[1]::float8[], ARRAY[NULL]::text[])", (rid,))
     assert st.sql("SELECT resolved_at FROM incidents WHERE test_id = %s", (tid,)) == [(None,)]
+
+
+def test_two_workers_at_once(stack):
+    """Two workers finishing runs of the same tests at the same moment (runs of interleaved
+    fire times, each worker a connection of its own calling finish_runs in batches): no error,
+    no deadlock, one open incident per rule and test at most, and every incident's transitions
+    are exactly one 'opened' then at most one 'resolved'."""
+    st = stack
+    pid = project(st)["id"]
+    tests = [make_test(st, pid, f"race-{i}-{secrets.token_hex(2)}")["id"] for i in range(5)]
+    rule(st, pid, [], failures_to_open=1)
+    rule(st, pid, [], failures_to_open=2, passes_to_resolve=2)
+    rng = random.Random(7)
+    start = time.time()
+    runs = []  # (run id, test, fire, status)
+    for k in range(200):
+        for tid in tests:
+            runs.append((str(uuid.uuid4()), tid, start + k, rng.choice(["failed", "passed"])))
+    con = psycopg2.connect(st.dash.pg)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.executemany("INSERT INTO runs (id, project_id, test_id, test_version, fire_time, "
+                        "trigger, location, status) VALUES (%s, %s, %s, 1, to_timestamp(%s), "
+                        "'schedule', 'default', 'running')",
+                        [(r, pid, t, f) for r, t, f, _ in runs])
+    con.close()
+    errors = []
+
+    def worker(mine):
+        c = psycopg2.connect(st.dash.pg)
+        c.autocommit = True
+        try:
+            with c.cursor() as cur:
+                for i in range(0, len(mine), 10):  # batches of 10, as a worker's writer does
+                    b = mine[i:i + 10]
+                    cur.execute("SELECT count(*) FROM finish_runs(%s::uuid[], %s::text[], "
+                                "array_fill(now(), ARRAY[%s]), array_fill(NULL::text, ARRAY[%s]),"
+                                " array_fill(1::float8, ARRAY[%s]), array_fill(NULL::text, "
+                                "ARRAY[%s]))", ([r[0] for r in b], [r[3] for r in b],
+                                                len(b), len(b), len(b), len(b)))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+        finally:
+            c.close()
+
+    # worker A takes the even fire times, worker B the odd ones: both busy on every test at once
+    a = [r for r in runs if int(r[2] - start) % 2 == 0]
+    b = [r for r in runs if int(r[2] - start) % 2 == 1]
+    threads = [threading.Thread(target=worker, args=(x,)) for x in (a, b)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [], errors
+    rows = st.sql("SELECT i.id, array_agg(t.kind ORDER BY t.created_at) "
+                  "FROM incidents i JOIN incident_transitions t ON t.incident_id = i.id "
+                  "WHERE i.project_id = %s GROUP BY i.id", (pid,))
+    open_now = st.sql("SELECT rule_id, test_id, count(*) FROM incidents WHERE project_id = %s "
+                      "AND resolved_at IS NULL GROUP BY 1, 2 HAVING count(*) > 1", (pid,))
+    kinds = collections.Counter(tuple(k) for _, k in rows)
+    print(f"\ntwo workers: runs={len(runs)} in {time.time() - t0:.1f}s incidents={len(rows)} "
+          f"shapes={dict(kinds)}")
+    assert open_now == []
+    assert set(kinds) <= {("opened",), ("opened", "resolved")}, kinds
+    assert len(rows) > 20  # the coin flips did open and resolve plenty
+    # and by fire time too: each resolved after the run that opened it
+    bad = st.sql("SELECT count(*) FROM incidents WHERE project_id = %s "
+                 "AND resolved_at IS NOT NULL AND resolved_at <= opened_at", (pid,))[0][0]
+    assert bad == 0
 
 
 def test_send_test_notification(stack):
