@@ -344,8 +344,8 @@ def test_reminder_once_per_interval(stack):
     finish(st, pid, tid, ["failed"])
     wait_for("the opened mail", lambda: len(mails_to(st, rcpt)) == 1)
     # the incident has been open for 2.5 intervals: one reminder (number 2), not a burst
-    st.sql("UPDATE incidents SET opened_at = opened_at - interval '150 seconds' "
-           "WHERE test_id = %s", (tid,))
+    st.sql("UPDATE incidents SET opened_at = opened_at - interval '150 seconds', "
+           "failing_since = failing_since - interval '150 seconds' WHERE test_id = %s", (tid,))
     wait_for("the reminder", lambda: len(mails_to(st, rcpt)) == 2)
     time.sleep(1.5)
     mails = mails_to(st, rcpt)
@@ -354,6 +354,7 @@ def test_reminder_once_per_interval(stack):
                   " WHERE i.test_id = %s AND t.kind = 'reminder'", (tid,))
     print(f"\nreminder: mails={len(mails)} seqs={seqs} subject={subj!r}")
     assert len(mails) == 2 and seqs == [(2,)] and "reminder" in subj.lower(), subj
+    assert "for 2m 3" in subj, subj  # failing for 2.5 minutes
 
 
 def test_redelivered_event_sends_nothing_twice(stack):
