@@ -65,6 +65,9 @@ rp_clean_mongoc_shm # what processes killed by the tests above left (see lib.sh)
 step "service binaries: start, JSON logs, /healthz /readyz /metrics, drain, bad settings"
 tests/integration/services.sh build
 
+step "rampart-backup: create, verify (damaged archives refused, naming the part), list, prune (sanitizer build)"
+tests/integration/backup_cli.sh build-asan
+
 step "rampart-worker run: the documented example against httpbin, JUnit, exit codes (sanitizer build)"
 tests/integration/worker_cli.sh build-asan
 

@@ -3,7 +3,7 @@
 # long-running service starts, logs JSON lines, answers /healthz, /readyz (ready when the
 # servers of scripts/servers.sh are up; pass RAMPART_PG_URL etc. to point elsewhere) and
 # /metrics, drains on SIGTERM and exits 0 with a "drained" line; a bad setting exits non-zero
-# with one line naming it; --help lists the settings. rampart-backup: --help and its stub
+# with one line naming it; --help lists the settings. rampart-backup: --help and its bad input
 # commands. Usage: tests/integration/services.sh BUILD_DIR. One PASS/FAIL line per check;
 # exits 1 if any failed, keeping the services' stderr in the printed temporary directory.
 set -u
@@ -153,10 +153,18 @@ backup_cli() {
     check "backup: --help exits 0 (got $rc)" [ "$rc" = 0 ]
     check "backup: --help lists commands and settings" bash -c \
         "for w in create verify restore list prune RAMPART_PG_URL RAMPART_MONGO_URL; do grep -qw \$w '$out' || exit 1; done"
-    "$bin" create >/dev/null 2>"$TMP/backup.err"
+    "$bin" restore >/dev/null 2>"$TMP/backup.err"
     rc=$?
-    check "backup: create says not implemented, exit 2 (got $rc)" [ "$rc" = 2 ] &&
-        has_msg "$TMP/backup.err" "create: not implemented yet"
+    check "backup: restore says not implemented yet, exit 2 (got $rc)" [ "$rc" = 2 ] &&
+        has_msg "$TMP/backup.err" "restore: not implemented yet"
+    "$bin" create --only nothing >/dev/null 2>"$TMP/backup.err"
+    rc=$?
+    check "backup: a bad --only exits 2 naming it (got $rc)" [ "$rc" = 2 ] &&
+        has_msg "$TMP/backup.err" "create: --only must be postgres or mongo"
+    "$bin" verify "$TMP/no-such-archive.tar" >/dev/null 2>"$TMP/backup.err"
+    rc=$?
+    check "backup: verify of a missing file exits 1 naming it (got $rc)" [ "$rc" = 1 ] &&
+        grep -q "no-such-archive.tar" "$TMP/backup.err" && all_json "$TMP/backup.err"
     RAMPART_MONGO_URL='mongo://x' "$bin" list >/dev/null 2>"$TMP/backup.bad"
     rc=$?
     check "backup: bad RAMPART_MONGO_URL exits 2 with one JSON line naming it (got $rc)" \
