@@ -114,4 +114,22 @@ int bk_pg_dump(const char *conninfo, struct bk_writer *w, struct bk_manifest *m,
 int bk_mongo_dump(const char *uri, struct bk_writer *w, struct bk_manifest *m,
                   bk_progress_fn progress, void *ud, struct rp_error *err) RP_MUST_CHECK;
 
+/* ---- restore (restore.c) ------------------------------------------------------------------ */
+/* Restore ARCHIVE into the databases of `pg_conninfo` and `mongo_uri` (either may be NULL to skip
+ * it, e.g. an archive made with --only). Nothing is written before the whole archive has been
+ * verified (bk_verify). Refuses: an archive whose schema_version is newer than the newest migration
+ * in `migrations_dir` (NULL: RP_MIGRATIONS_DIR) — "the archive has schema version 7 but this
+ * rampart-backup knows migrations up to 6: use a newer rampart-backup"; a PostgreSQL database with
+ * any table in schema public, or a MongoDB database with any collection, unless `force` (then the
+ * public schema is dropped and recreated, the MongoDB database dropped). PostgreSQL: applies the
+ * migrations up to the archive's schema_version (not newer: the services migrate the restored data
+ * forward at start), then in ONE transaction empties the tables those migrations seeded, loads
+ * every postgres part with COPY FROM STDIN in archive order, sets every sequence owned by a column
+ * to the column's max, and checks each table's count(*) against the manifest before COMMIT.
+ * MongoDB: inserts each collection's documents in batches (bulk, unordered false) and creates its
+ * indexes from the part's extra (not _id_), then checks the count. Progress through `progress`. */
+int bk_restore(const char *archive, const char *pg_conninfo, const char *mongo_uri,
+               const char *migrations_dir, int force, bk_progress_fn progress, void *ud,
+               struct rp_error *err) RP_MUST_CHECK;
+
 #endif

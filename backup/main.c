@@ -8,7 +8,7 @@
  *   verify ARCHIVE
  *   list DIR [--json]
  *   prune DIR --keep-daily N --keep-weekly N [--dry-run]
- *   restore: not yet (issue #8 continues) */
+ *   restore ARCHIVE [--target-pg CONNINFO] [--target-mongo URI] [--force] */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -26,13 +26,14 @@
 
 #define PROG "rampart-backup"
 
-static char *log_level, *pg_url, *mongo_url, *backup_dir;
+static char *log_level, *pg_url, *mongo_url, *backup_dir, *migrations_dir;
 
 static const struct rp_setting settings[] = {
     {"RAMPART_LOG_LEVEL", RP_SET_ENUM, "info", "lowest level logged", &log_level, 0, 0,
      "debug|info|warn|error", 0},
     RP_SETTING_PG_URL(&pg_url),
     RP_SETTING_MONGO_URL(&mongo_url),
+    RP_SETTING_MIGRATIONS_DIR(&migrations_dir),
     {"RAMPART_BACKUP_DIR", RP_SET_STRING, ".",
      "where `create` writes its archive when --out is not given", &backup_dir, 0, 0, NULL, 0},
 };
@@ -47,8 +48,8 @@ static const struct {
      "take a consistent backup of PostgreSQL and MongoDB into one archive"},
     {"verify", "verify ARCHIVE",
      "check every checksum and count of an archive without touching a database"},
-    {"restore", "restore ARCHIVE [--force]",
-     "restore an archive into empty databases (not yet: issue #8 continues)"},
+    {"restore", "restore ARCHIVE [--target-pg CONNINFO] [--target-mongo URI] [--force]",
+     "restore an archive into empty databases (default: the configured ones), verified first"},
     {"list", "list DIR [--json]", "list the archives in DIR with their time, schema and size"},
     {"prune", "prune DIR --keep-daily N --keep-weekly N [--dry-run]",
      "delete the archives in DIR that the retention policy does not keep"},
@@ -225,6 +226,63 @@ static int cmd_verify(int argc, char **argv)
     }
     printf("{\"verified\":true,\"archive\":\"%s\",\"seconds\":%.1f}\n", argv[0],
            (double)(now_ms() - t0) / 1000.0);
+    return 0;
+}
+
+/* ---- restore ----------------------------------------------------------------------------- */
+
+static int cmd_restore(int argc, char **argv)
+{
+    const char *archive = NULL, *tpg = pg_url, *tmongo = mongo_url;
+    int force = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--target-pg") == 0 && i + 1 < argc)
+            tpg = argv[++i];
+        else if (strcmp(argv[i], "--target-mongo") == 0 && i + 1 < argc)
+            tmongo = argv[++i];
+        else if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else if (!archive && argv[i][0] != '-')
+            archive = argv[i];
+        else {
+            archive = NULL;
+            break;
+        }
+    }
+    if (!archive) {
+        rp_log(RP_LOG_FATAL, NULL,
+               "restore: usage: " PROG " restore ARCHIVE [--target-pg CONNINFO] "
+               "[--target-mongo URI] [--force]");
+        return 2;
+    }
+    /* only the databases the archive has parts for (an archive made with --only) */
+    struct bk_reader *r = NULL;
+    struct rp_error e = {0};
+    int has_pg = 0, has_mongo = 0;
+    if (bk_reader_open(archive, &r, &e) != RP_OK) {
+        rp_log(RP_LOG_ERROR, NULL, "restore: %s", e.msg);
+        return 1;
+    }
+    const struct bk_manifest *m = bk_reader_manifest(r);
+    for (size_t i = 0; i < m->n_parts; i++)
+        *(strcmp(m->parts[i].kind, "postgres") == 0 ? &has_pg : &has_mongo) = 1;
+    bk_reader_close(r);
+    struct progress p = {.tty = isatty(STDERR_FILENO)};
+    long long t0 = now_ms();
+    int rc = bk_restore(archive, has_pg ? tpg : NULL, has_mongo ? tmongo : NULL,
+                        migrations_dir && *migrations_dir ? migrations_dir : NULL, force,
+                        on_progress, &p, &e);
+    progress_end(&p);
+    if (rc != RP_OK) {
+        rp_log(RP_LOG_ERROR, NULL, "restore: %s", e.msg);
+        printf("{\"restored\":false,\"archive\":\"%s\"}\n", archive);
+        return 1;
+    }
+    printf("{\"restored\":true,\"archive\":\"%s\",\"postgres\":%s,\"mongo\":%s,"
+           "\"seconds\":%.1f}\n",
+           archive, has_pg ? "true" : "false", has_mongo ? "true" : "false",
+           (double)(now_ms() - t0) / 1000.0);
+    rp_info("restored %s", archive);
     return 0;
 }
 
@@ -469,10 +527,8 @@ int main(int argc, char **argv)
         code = cmd_list(rest, args);
     else if (strcmp(cmd, "prune") == 0)
         code = cmd_prune(rest, args);
-    else {
-        rp_log(RP_LOG_FATAL, NULL, "%s: not implemented yet (issue #8 continues)", cmd);
-        code = 2;
-    }
+    else
+        code = cmd_restore(rest, args);
 out:
     rp_config_cleanup(settings, N_SETTINGS);
     return code;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# rampart-backup end to end on the real servers of scripts/servers.sh (issue #8, so far:
-# create, verify, list, prune): a private PostgreSQL database with Rampart's schema (applied by
+# rampart-backup end to end on the real servers of scripts/servers.sh (issue #8: create,
+# verify, restore, list, prune): a private PostgreSQL database with Rampart's schema (applied by
 # starting rampart-scheduler once) and some rows, a private MongoDB database with results; then
 #   create            -> one archive; `tar tf` lists manifest.json first, then the parts
 #   verify            -> ok; then one byte flipped in a part, the archive truncated, a part
 #                        removed: each refused, naming the bad part, nothing written
+#   restore           -> into empty databases: every table and collection the same (content
+#                        hashes), a service starts on it; a damaged archive or a non-empty
+#                        target (without --force) refused
 #   list / prune      -> three archives, --keep-daily 1 keeps the newest only
 # Usage: tests/integration/backup_cli.sh BUILD_DIR (after `eval "$(scripts/servers.sh env)"`).
 # One PASS/FAIL line per check; exits 1 if any failed. Drops what it created.
@@ -119,6 +122,72 @@ rc=$?
 check "verify: a missing part is refused (exit $rc) naming mongo/results.bson.zst" bash -c \
     "[ $rc = 1 ] && grep -q 'mongo/results.bson.zst' '$TMP/missing.err'"
 cat "$TMP/flip.err" "$TMP/trunc.err" "$TMP/missing.err" | sed 's/^/    /'
+
+# ---- restore: a round trip into empty databases, then the refusals ----------------------------
+T2=${DB}_restored
+psql -q "$RAMPART_TEST_PG dbname=postgres" -c "CREATE DATABASE $T2" >/dev/null
+T2PG="$RAMPART_TEST_PG dbname=$T2"
+T2MONGO="${RAMPART_TEST_MONGO%/}/$T2"
+cleanup2() {
+    psql -q "$RAMPART_TEST_PG dbname=postgres" -c "DROP DATABASE IF EXISTS $T2 WITH (FORCE)" >/dev/null 2>&1
+    /usr/bin/python3 -c "import pymongo,sys; pymongo.MongoClient(sys.argv[1]).drop_database(sys.argv[2])" \
+        "$RAMPART_TEST_MONGO" "$T2" >/dev/null 2>&1
+    cleanup
+}
+trap cleanup2 EXIT
+"$BIN" restore "$TMP/flip.tar" --target-pg "$T2PG" --target-mongo "$T2MONGO" >/dev/null 2>"$TMP/r0.err"
+rc=$?
+check "restore of a damaged archive is refused (exit $rc), naming the part, nothing written" bash -c \
+    "[ $rc = 1 ] && grep -q 'postgres/runs.copy.zst' '$TMP/r0.err' &&
+     [ \$(psql -qtA '$T2PG' -c \"SELECT count(*) FROM pg_tables WHERE schemaname = 'public'\") = 0 ]"
+"$BIN" restore "$ARCHIVE" --target-pg "$T2PG" --target-mongo "$T2MONGO" >"$TMP/r1.out" 2>"$TMP/r1.err"
+rc=$?
+check "restore into empty databases exits 0 (got $rc)" [ "$rc" = 0 ]
+tail -1 "$TMP/r1.out" | sed 's/^/    /'
+same_pg() {
+    local t bad=0
+    for t in $(psql -qtA "$PG" -c "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"); do
+        q="SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM public.\"$t\" x"
+        [ "$(psql -qtA "$PG" -c "$q")" = "$(psql -qtA "$T2PG" -c "$q")" ] || { echo "    differs: $t"; bad=1; }
+    done
+    return $bad
+}
+check "every PostgreSQL table has the same content (count + md5 of all rows)" same_pg
+check "every MongoDB collection has the same documents and indexes" /usr/bin/python3 - "$RAMPART_TEST_MONGO" "$DB" "$T2" <<'PY'
+import hashlib, sys, pymongo, bson
+c = pymongo.MongoClient(sys.argv[1])
+def digest(db):
+    out = {}
+    for name in sorted(c[db].list_collection_names()):
+        h = hashlib.sha256()
+        n = 0
+        for d in c[db][name].find({}, sort=[("_id", 1)]):
+            h.update(bson.encode(d)); n += 1
+        idx = sorted((i["name"], tuple(i["key"].items())) for i in c[db][name].list_indexes())
+        out[name] = (n, h.hexdigest(), idx)
+    return out
+a, b = digest(sys.argv[2]), digest(sys.argv[3])
+sys.exit(0 if a == b and a["results"][0] == 3000 else 1)
+PY
+"$BIN" restore "$ARCHIVE" --target-pg "$T2PG" --target-mongo "$T2MONGO" >/dev/null 2>"$TMP/r2.err"
+rc=$?
+check "restore into a non-empty database without --force is refused (exit $rc)" bash -c \
+    "[ $rc = 1 ] && grep -qi 'not empty\|--force' '$TMP/r2.err'"
+"$BIN" restore "$ARCHIVE" --target-pg "$T2PG" --target-mongo "$T2MONGO" --force >/dev/null 2>"$TMP/r3.err"
+check "restore --force over it succeeds (got $?)" [ "$?" = 0 ]
+check "and the content is still the same" same_pg
+RAMPART_PG_URL=$T2PG RAMPART_MONGO_URL=$T2MONGO RAMPART_HTTP_LISTEN=127.0.0.1:0 \
+    RAMPART_READY_CHECK_INTERVAL=200ms "$BUILD/scheduler/rampart-scheduler" 2>"$TMP/s2.log" &
+spid=$!
+ready=0
+for _ in $(seq 100); do
+    port=$(grep -o 'health endpoint on port [0-9]*' "$TMP/s2.log" | grep -o '[0-9]*$' | tail -1)
+    if [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
+    sleep 0.1
+done
+kill -TERM $spid; wait $spid
+check "a service runs on the restored data (rampart-scheduler ready)" [ "$ready" = 1 ]
+cat "$TMP/r0.err" "$TMP/r2.err" | sed 's/^/    /'
 
 # ---- list and prune ------------------------------------------------------------------------
 sleep 1.1

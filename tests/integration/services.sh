@@ -155,8 +155,8 @@ backup_cli() {
         "for w in create verify restore list prune RAMPART_PG_URL RAMPART_MONGO_URL; do grep -qw \$w '$out' || exit 1; done"
     "$bin" restore >/dev/null 2>"$TMP/backup.err"
     rc=$?
-    check "backup: restore says not implemented yet, exit 2 (got $rc)" [ "$rc" = 2 ] &&
-        has_msg "$TMP/backup.err" "restore: not implemented yet"
+    check "backup: restore without an archive exits 2 with its usage (got $rc)" [ "$rc" = 2 ] &&
+        has_msg "$TMP/backup.err" "restore: usage"
     "$bin" create --only nothing >/dev/null 2>"$TMP/backup.err"
     rc=$?
     check "backup: a bad --only exits 2 naming it (got $rc)" [ "$rc" = 2 ] &&
