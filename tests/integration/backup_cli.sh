@@ -189,6 +189,21 @@ kill -TERM $spid; wait $spid
 check "a service runs on the restored data (rampart-scheduler ready)" [ "$ready" = 1 ]
 cat "$TMP/r0.err" "$TMP/r2.err" | sed 's/^/    /'
 
+# ---- the restore drill: the newest archive into scratch databases, then dropped --------------
+"$(dirname "$0")/../../scripts/restore-drill.sh" "$TMP/out" "$BUILD" >"$TMP/drill.out" 2>&1
+rc=$?
+check "restore drill passes on the newest archive (exit $rc)" grep -q '"drill":"passed"' "$TMP/drill.out"
+sed 's/^/    /' "$TMP/drill.out"
+check "the drill left no scratch database" bash -c \
+    "[ -z \"\$(psql -qtA '$RAMPART_TEST_PG dbname=postgres' -c \"SELECT datname FROM pg_database WHERE datname LIKE 'rampart_drill_%'\")\" ]"
+mkdir -p "$TMP/damaged"
+cp "$TMP/flip.tar" "$TMP/damaged/rampart-backup-20000101T000000Z.tar"
+"$(dirname "$0")/../../scripts/restore-drill.sh" "$TMP/damaged" "$BUILD" >"$TMP/drill2.out" 2>&1
+rc=$?
+check "restore drill fails (exit $rc) when the newest archive is damaged" bash -c \
+    "[ $rc = 1 ] && grep -q '\"drill\":\"failed\"' '$TMP/drill2.out'"
+sed 's/^/    /' "$TMP/drill2.out"
+
 # ---- list and prune ------------------------------------------------------------------------
 sleep 1.1
 "$BIN" create --out "$TMP/out" --only postgres >/dev/null 2>&1
