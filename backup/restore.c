@@ -360,13 +360,15 @@ static int set_sequences(PGconn *conn, struct rp_error *err)
     for (int i = 0; i < PQntuples(res) && rc == RP_OK; i++) {
         const char *seq = PQgetvalue(res, i, 0), *tbl = PQgetvalue(res, i, 1),
                    *col = PQgetvalue(res, i, 2);
-        /* identifiers come quoted from quote_ident above */
-        char *sql = rp_xasprintf("SELECT setval('%s', coalesce(max(%s), 1), max(%s) IS NOT NULL) "
-                                 "FROM public.%s",
-                                 seq, col, col, tbl);
+        /* identifiers (DDL-like: they cannot be parameters) come quoted from quote_ident
+         * above; the sequence goes as a parameter */
+        char *sql = rp_xasprintf("SELECT setval($1::regclass, coalesce(max(%s), 1), "
+                                 "max(%s) IS NOT NULL) FROM public.%s",
+                                 col, col, tbl);
         char *what = rp_xasprintf("set sequence %s to the largest %s.%s", seq, tbl, col);
         PGresult *r2 = NULL;
-        rc = exec_query(conn, sql, 0, NULL, what, &r2, err);
+        const char *p1[] = {seq};
+        rc = exec_query(conn, sql, 1, p1, what, &r2, err);
         PQclear(r2);
         free(sql);
         free(what);
