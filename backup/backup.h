@@ -104,9 +104,17 @@ int bk_verify(const char *path, bk_progress_fn progress, void *ud,
  * pgdump.c, in one REPEATABLE READ READ ONLY transaction (one snapshot), COPY text format, one
  * part per table; fills m->schema_version, installation_id, pg_database. A table the backup does
  * not know (a new migration added it and pgdump.c's list was not updated) is an error naming it:
- * the backup fails loudly instead of silently missing data. */
-int bk_pg_dump(const char *conninfo, struct bk_writer *w, struct bk_manifest *m,
-               bk_progress_fn progress, void *ud, struct rp_error *err) RP_MUST_CHECK;
+ * the backup fails loudly instead of silently missing data.
+ * `snapshot` (NULL: a snapshot of its own) is a snapshot another session exported with
+ * pg_export_snapshot() and still holds open, as pg_dump --snapshot: the dump then sees exactly
+ * what that session sees (bk_snapshot_valid() checks its form first). */
+int bk_pg_dump(const char *conninfo, const char *snapshot, struct bk_writer *w,
+               struct bk_manifest *m, bk_progress_fn progress, void *ud,
+               struct rp_error *err) RP_MUST_CHECK;
+
+/* 1 when `s` has the form of an exported snapshot id ("00000003-0000001B-1": hex groups and
+ * dashes, at most 64 characters), else 0. */
+int bk_snapshot_valid(const char *s);
 
 /* ---- MongoDB (mongodump.c) ---------------------------------------------------------------- */
 /* Dump every collection of the URI's database (documents streamed with a cursor, BSON as

@@ -4,7 +4,7 @@
  * and the dumps are in backup.h; this file parses commands, shows progress (a bar on a
  * terminal, JSON lines otherwise) and applies the retention policy of `prune`.
  *
- *   create [--out DIR|FILE] [--only postgres|mongo]
+ *   create [--out DIR|FILE] [--only postgres|mongo] [--snapshot ID]
  *   verify ARCHIVE
  *   list DIR [--json]
  *   prune DIR --keep-daily N --keep-weekly N [--dry-run]
@@ -44,7 +44,7 @@ static const struct {
     const char *usage;
     const char *help;
 } commands[] = {
-    {"create", "create [--out DIR|FILE] [--only postgres|mongo]",
+    {"create", "create [--out DIR|FILE] [--only postgres|mongo] [--snapshot ID]",
      "take a consistent backup of PostgreSQL and MongoDB into one archive"},
     {"verify", "verify ARCHIVE",
      "check every checksum and count of an archive without touching a database"},
@@ -134,19 +134,34 @@ static int is_dir(const char *path)
 
 static int cmd_create(int argc, char **argv)
 {
-    const char *out = NULL, *only = NULL;
+    const char *out = NULL, *only = NULL, *snapshot = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out = argv[++i];
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
+        else if (strcmp(argv[i], "--snapshot") == 0 && i + 1 < argc)
+            snapshot = argv[++i];
         else {
             rp_log(RP_LOG_FATAL, NULL,
                    "create: unexpected argument \"%.100s\"; usage: " PROG
-                   " create [--out DIR|FILE] [--only postgres|mongo]",
+                   " create [--out DIR|FILE] [--only postgres|mongo] [--snapshot ID]",
                    argv[i]);
             return 2;
         }
+    }
+    if (snapshot && !bk_snapshot_valid(snapshot)) {
+        rp_log(RP_LOG_FATAL, NULL,
+               "create: --snapshot \"%.70s\" is not a snapshot id; give what "
+               "pg_export_snapshot() returned (like 00000003-0000001B-1)",
+               snapshot);
+        return 2;
+    }
+    if (snapshot && only && strcmp(only, "mongo") == 0) {
+        rp_log(RP_LOG_FATAL, NULL,
+               "create: --snapshot is a PostgreSQL snapshot: it makes no "
+               "sense with --only mongo");
+        return 2;
     }
     if (only && strcmp(only, "postgres") != 0 && strcmp(only, "mongo") != 0) {
         rp_log(RP_LOG_FATAL, NULL, "create: --only must be postgres or mongo, not \"%.50s\"", only);
@@ -171,7 +186,7 @@ static int cmd_create(int argc, char **argv)
     long long t0 = now_ms();
     int rc = bk_writer_open(tmpdir, &w, &e);
     if (rc == RP_OK && (!only || strcmp(only, "postgres") == 0))
-        rc = bk_pg_dump(pg_url, w, &m, on_progress, &p, &e);
+        rc = bk_pg_dump(pg_url, snapshot, w, &m, on_progress, &p, &e);
     if (rc == RP_OK && (!only || strcmp(only, "mongo") == 0))
         rc = bk_mongo_dump(mongo_url, w, &m, on_progress, &p, &e);
     progress_end(&p);

@@ -3,7 +3,9 @@
  * transaction, so all tables come from one snapshot while the services keep writing. Rows are
  * streamed from PQgetCopyData to the archive writer, never held in memory. The list of tables
  * below is the coverage check: a table in the database that it does not name fails the backup
- * loudly rather than being silently left out. */
+ * loudly rather than being silently left out. With --snapshot the transaction imports a snapshot
+ * another session exported (as pg_dump --snapshot), so a caller can see exactly what was saved. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,8 +263,28 @@ out:
     return rc;
 }
 
-int bk_pg_dump(const char *conninfo, struct bk_writer *w, struct bk_manifest *m,
-               bk_progress_fn progress, void *ud, struct rp_error *err)
+int bk_snapshot_valid(const char *s)
+{
+    size_t n = 0, groups = 0, run = 0;
+    if (!s)
+        return 0;
+    for (; s[n]; n++) {
+        if (s[n] == '-') {
+            if (run == 0)
+                return 0;
+            run = 0;
+        } else if (isxdigit((unsigned char)s[n])) {
+            if (run++ == 0)
+                groups++;
+        } else {
+            return 0;
+        }
+    }
+    return n > 0 && n <= 64 && run > 0 && groups >= 2;
+}
+
+int bk_pg_dump(const char *conninfo, const char *snapshot, struct bk_writer *w,
+               struct bk_manifest *m, bk_progress_fn progress, void *ud, struct rp_error *err)
 {
     int rc = RP_EIO;
     struct rp_pg *pg = NULL;
@@ -280,10 +302,32 @@ int bk_pg_dump(const char *conninfo, struct bk_writer *w, struct bk_manifest *m,
     rp_pg_set_reconnect_budget(pg, 0);
     PGconn *conn = rp_pg_conn(pg);
 
+    if (snapshot && !bk_snapshot_valid(snapshot)) {
+        rc = rp_error_set(err, RP_EINVAL,
+                          "postgres: \"%.70s\" is not a snapshot id (pg_export_snapshot() "
+                          "returns one like 00000003-0000001B-1)",
+                          snapshot);
+        goto out;
+    }
     rc = exec_cmd(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
                   "begin the snapshot transaction", err);
     if (rc != RP_OK)
         goto out;
+    if (snapshot) {
+        /* SET TRANSACTION SNAPSHOT takes no parameter: the id, checked above to be hex digits
+         * and dashes, goes in as an escaped literal */
+        char *lit = PQescapeLiteral(conn, snapshot, strlen(snapshot));
+        char *sql = lit ? rp_xasprintf("SET TRANSACTION SNAPSHOT %s", lit) : NULL;
+        rc = sql ? exec_cmd(conn, sql,
+                            "import the snapshot given with --snapshot (is the session that "
+                            "exported it still in its transaction?)",
+                            err)
+                 : pg_fail(err, conn, NULL, "escape the snapshot id");
+        free(sql);
+        PQfreemem(lit);
+        if (rc != RP_OK)
+            goto out;
+    }
     /* As pg_dump does: a role's or server's statement / idle timeouts, meant for the services'
      * short statements, must not kill a COPY of a big table half-way. */
     rc = exec_cmd(conn,

@@ -10,6 +10,7 @@
 #   scripts/servers.sh env                                       shell exports for clients and tests
 #   scripts/servers.sh wipe                                      stop all and delete their data
 #   scripts/servers.sh vhost add|delete NAME                    a private RabbitMQ vhost (tests)
+#   scripts/servers.sh rabbitmqctl ARGS...                      rabbitmqctl on the local node
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -245,6 +246,9 @@ vhost)
     delete) rmqctl -q delete_vhost "$2" >/dev/null 2>&1 || true ;;
     *) rp_die "usage: servers.sh vhost add|delete NAME" ;;
     esac ;;
+rabbitmqctl)
+    # e.g. rabbitmqctl purge_queue -p VHOST rampart.jobs.LOCATION (the restore runbook's step)
+    rmqctl "$@" ;;
 wipe)
     for n in "${ALL[@]}"; do "stop_$n"; done
     if [ -L "$RP_RUN/postgres" ]; then rm -rf "$(readlink "$RP_RUN/postgres")"; fi

@@ -80,6 +80,9 @@ tests/api/run.sh build-asan
 step "alerts end to end: real SMTP server and HTTP receiver, retries, maintenance, kill -9 of mailer and connector (sanitizer build)"
 tests/alerts/run.sh build-asan
 
+step "backup round trip: 100,000 runs through the API and the pipeline, backed up while it runs, both databases wiped, restored, compared, services on the restored data (release build)"
+tests/backup/run.sh build
+
 step "dashboard API fuzzed from its OpenAPI document (schemathesis): no 5xx, answers as documented"
 tests/api/schemathesis/run.sh build
 

@@ -504,7 +504,7 @@ static void test_dump_and_verify(void **state)
     m.format = BK_FORMAT;
     m.rampart_version = rp_xstrdup(RP_VERSION);
     m.created_at = rp_xstrdup("2026-11-24T00:00:00Z");
-    if (bk_pg_dump(pg_conninfo, w, &m, on_progress, &prog, &err) != RP_OK)
+    if (bk_pg_dump(pg_conninfo, NULL, w, &m, on_progress, &prog, &err) != RP_OK)
         fail_msg("bk_pg_dump: %s", err.msg);
     if (bk_mongo_dump(mongo_uri, w, &m, on_progress, &prog, &err) != RP_OK)
         fail_msg("bk_mongo_dump: %s", err.msg);
@@ -534,6 +534,73 @@ static void test_dump_and_verify(void **state)
     check_contents();
 }
 
+/* --snapshot: the dump sees exactly what the exporting session sees, not rows committed after
+ * it exported the snapshot; a malformed id or a snapshot no longer held is refused. */
+static void test_dump_imports_snapshot(void **state)
+{
+    (void)state;
+    PGconn *holder = PQconnectdb(pg_conninfo);
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    PGresult *res = PQexec(holder, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    res = PQexec(holder, "SELECT pg_export_snapshot()");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    char *snap = rp_xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    assert_true(bk_snapshot_valid(snap));
+    /* a run committed after the export: not in the dump */
+    exec_ok(pg, "INSERT INTO runs (id, project_id, test_id, test_version, schedule_id, fire_time, "
+                "trigger, location, status) SELECT '00000000-0000-0000-0000-0000000001ff', "
+                "project_id, test_id, test_version, schedule_id, fire_time + interval '1 hour', "
+                "trigger, location, status FROM runs ORDER BY fire_time LIMIT 1");
+
+    struct rp_error err = {0};
+    struct bk_writer *w = NULL;
+    struct bk_manifest m = {0};
+    char *parts = rp_xasprintf("%s/parts", tmpdir);
+    if (bk_writer_open(parts, &w, &err) != RP_OK)
+        fail_msg("bk_writer_open: %s", err.msg);
+    if (bk_pg_dump(pg_conninfo, snap, w, &m, NULL, NULL, &err) != RP_OK)
+        fail_msg("bk_pg_dump --snapshot %s: %s", snap, err.msg);
+    char *path = rp_xasprintf("%s/snapshot.tar", tmpdir);
+    m.format = BK_FORMAT;
+    m.rampart_version = rp_xstrdup(RP_VERSION);
+    m.created_at = rp_xstrdup("2026-11-24T00:00:00Z");
+    if (bk_writer_finish(w, &m, path, &err) != RP_OK)
+        fail_msg("bk_writer_finish: %s", err.msg);
+    bk_writer_free(w);
+    const struct bk_part_info *p = find_part(&m, "postgres", "runs", NULL);
+    assert_non_null(p);
+    printf("snapshot %s: runs in the dump %llu (4 in the database now)\n", snap,
+           (unsigned long long)p->count);
+    assert_int_equal(p->count, 3);
+    bk_manifest_cleanup(&m);
+    unlink(path);
+    free(path);
+
+    /* malformed, then well-formed but no longer held: refused, nothing dumped */
+    const char *bad[] = {"x'; DROP TABLE runs; --", "00000003", "", NULL};
+    PQfinish(holder); /* ends the exporting transaction: the snapshot is gone */
+    bad[3] = snap;
+    for (size_t i = 0; i < 4; i++) {
+        struct bk_manifest m2 = {0};
+        memset(&err, 0, sizeof(err));
+        if (bk_writer_open(parts, &w, &err) != RP_OK)
+            fail_msg("bk_writer_open: %s", err.msg);
+        int rc = bk_pg_dump(pg_conninfo, bad[i], w, &m2, NULL, NULL, &err);
+        bk_writer_free(w);
+        printf("snapshot \"%s\": %s\n", bad[i], err.msg);
+        assert_int_not_equal(rc, RP_OK);
+        assert_non_null(strstr(err.msg, "snapshot"));
+        assert_null(m2.pg_database);
+        bk_manifest_cleanup(&m2);
+    }
+    exec_ok(pg, "DELETE FROM runs WHERE id = '00000000-0000-0000-0000-0000000001ff'");
+    free(parts);
+    free(snap);
+}
+
 static void test_uncovered_table_fails(void **state)
 {
     (void)state;
@@ -545,7 +612,7 @@ static void test_uncovered_table_fails(void **state)
     if (bk_writer_open(parts, &w, &err) != RP_OK)
         fail_msg("bk_writer_open: %s", err.msg);
     free(parts);
-    int rc = bk_pg_dump(pg_conninfo, w, &m, NULL, NULL, &err);
+    int rc = bk_pg_dump(pg_conninfo, NULL, w, &m, NULL, NULL, &err);
     bk_writer_free(w);
     assert_int_equal(rc, RP_EINVAL);
     assert_int_equal(err.code, RP_EINVAL);
@@ -570,7 +637,7 @@ static void test_missing_table_fails(void **state)
     if (bk_writer_open(parts, &w, &err) != RP_OK)
         fail_msg("bk_writer_open: %s", err.msg);
     free(parts);
-    int rc = bk_pg_dump(pg_conninfo, w, &m, NULL, NULL, &err);
+    int rc = bk_pg_dump(pg_conninfo, NULL, w, &m, NULL, NULL, &err);
     bk_writer_free(w);
     assert_int_equal(rc, RP_EINVAL);
     printf("missing table: %s\n", err.msg);
@@ -604,6 +671,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dump_and_verify),
+        cmocka_unit_test(test_dump_imports_snapshot),
         cmocka_unit_test(test_uncovered_table_fails),
         cmocka_unit_test(test_missing_table_fails),
         cmocka_unit_test(test_mongo_down_is_transient),

@@ -499,7 +499,7 @@ static void make_archive(void)
     m.format = BK_FORMAT;
     m.rampart_version = rp_xstrdup(RP_VERSION);
     m.created_at = rp_xstrdup("2026-11-24T00:00:00Z");
-    if (bk_pg_dump(pg_ci[SRC], w, &m, NULL, NULL, &err) != RP_OK)
+    if (bk_pg_dump(pg_ci[SRC], NULL, w, &m, NULL, NULL, &err) != RP_OK)
         fail_msg("bk_pg_dump: %s", err.msg);
     if (bk_mongo_dump(mongo_uri[SRC], w, &m, NULL, NULL, &err) != RP_OK)
         fail_msg("bk_mongo_dump: %s", err.msg);

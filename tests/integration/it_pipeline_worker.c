@@ -883,6 +883,87 @@ static void test_drain(void **state)
     delete_location(loc);
 }
 
+/* ---- (d) a redelivered batch: half its results already stored -------------------------------- */
+
+#define N_REDELIVERED 20
+
+/* A batch whose runs are queued again (a restore's republish, a redelivery after a crash)
+ * while half of their results are already stored: those keep the stored result (status
+ * "failed" below, though the target passes), the rest are stored as run; every run ends with
+ * one result and one event. Only the duplicates the bulk insert names are read back. */
+static void test_redelivered_batch(void **state)
+{
+    (void)state;
+    char loc[48];
+    snprintf(loc, sizeof(loc), "%s-d", tag);
+    declare_location(loc, 5);
+    struct run runs[N_REDELIVERED];
+    make_runs(runs, N_REDELIVERED, loc, t_ping, def_ping, 0);
+    mongoc_client_t *c = rp_mongo_acquire(mongo);
+    mongoc_collection_t *coll = rp_mongo_collection(mongo, c, "results");
+    for (size_t i = 0; i < N_REDELIVERED; i += 2) {
+        bson_t *d = BCON_NEW("_id", BCON_UTF8(runs[i].id), "project_id", BCON_UTF8(project_id),
+                             "location", BCON_UTF8(loc), "status", BCON_UTF8("failed"), "stored_by",
+                             BCON_UTF8("an earlier delivery"), "duration_ms", BCON_DOUBLE(7.0),
+                             "steps", "[", "]");
+        bson_error_t be;
+        if (!mongoc_collection_insert_one(coll, d, NULL, NULL, &be))
+            fail_msg("inserting a stored result: %s", be.message);
+        bson_destroy(d);
+    }
+    mongoc_collection_destroy(coll);
+    rp_mongo_release(mongo, c);
+
+    struct wopts o = {.location = loc};
+    pid_t w = start_worker(&o);
+    int wi = n_procs - 1;
+    double t0 = now_s();
+    publish(runs, N_REDELIVERED, N_REDELIVERED, loc); /* one message: the whole batch */
+    while (finished_at(loc) < N_REDELIVERED && now_s() - t0 < 60)
+        pump_events(100);
+    double took = now_s() - t0;
+    pump_events(500);
+    size_t ev, dbl;
+    count_events(runs, N_REDELIVERED, &ev, &dbl);
+    const char *p[] = {project_id, loc};
+    long failed = qlong("SELECT count(*) FROM runs WHERE project_id = $1 AND location = $2 AND "
+                        "status = 'failed'",
+                        2, p);
+    long kept = 0;
+    for (size_t i = 0; i < N_REDELIVERED; i++) {
+        bson_t *d = result_doc(runs[i].id);
+        assert_non_null(d);
+        const char *by = doc_str(d, "stored_by");
+        if (i % 2 == 0) {
+            assert_non_null(by); /* the first result, not replaced */
+            kept++;
+        } else {
+            assert_null(by);
+            assert_string_equal(doc_str(d, "status"), "passed");
+        }
+        bson_destroy(d);
+    }
+    char *log = slurp(logs[wi]);
+    long adopted = 0;
+    for (const char *x = log; x && (x = strstr(x, "already stored by an earlier")); x++)
+        adopted++;
+    free(log);
+    fprintf(stderr,
+            "pipeline worker: redelivered batch: finished=%ld/%d in %.1fs kept_stored=%ld "
+            "failed_from_stored=%ld results=%ld events=%zu doubled=%zu adopted_per_log=%ld\n",
+            finished_at(loc), N_REDELIVERED, took, kept, failed, results_where(loc, NULL), ev, dbl,
+            adopted);
+    assert_int_equal(adopted, N_REDELIVERED / 2); /* only the duplicates were read back */
+    assert_int_equal(finished_at(loc), N_REDELIVERED);
+    assert_int_equal(kept, N_REDELIVERED / 2);
+    assert_int_equal(failed, N_REDELIVERED / 2); /* the status follows the stored result */
+    assert_int_equal(results_where(loc, NULL), N_REDELIVERED);
+    assert_int_equal(ev, N_REDELIVERED);
+    assert_int_equal(dbl, 0);
+    assert_int_equal(stop_worker(w), 0);
+    delete_location(loc);
+}
+
 /* ---- set-up --------------------------------------------------------------------------------- */
 
 static int teardown(void **state)
@@ -973,6 +1054,7 @@ int main(void)
         cmocka_unit_test_teardown(test_clean, teardown),
         cmocka_unit_test_teardown(test_poison, teardown),
         cmocka_unit_test_teardown(test_drain, teardown),
+        cmocka_unit_test_teardown(test_redelivered_batch, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
