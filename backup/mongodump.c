@@ -1,10 +1,14 @@
 /* rampart-backup: the MongoDB dump (bk_mongo_dump). Every collection of the URI's database
  * (system.* excepted), in name order, becomes one archive part: its documents as stored
- * (concatenated BSON, read with a cursor sorted by _id and streamed to the writer) and its
- * index definitions in the part's extra. The server may be FerretDB, which has no sessions or
- * transactions: collections are read one after the other, not at one point in time, which is
- * fine because result documents are keyed by run id (a run finishing during the backup is
- * either in or out, never half). */
+ * (concatenated BSON, read with one cursor in the server's natural order and streamed to the
+ * writer) and its index definitions in the part's extra. No sort: FerretDB sorts in memory, so
+ * a sort by _id made it decode the whole collection before the first batch; the restore needs
+ * no order. The server may be FerretDB, which has no sessions or transactions: collections are
+ * read one after the other, not at one point in time, which is fine because result documents
+ * are keyed by run id (a run finishing during the backup is either in or out, never half).
+ * FerretDB decodes every document it reads (its CPU is the dump's time, see bench/README.md):
+ * one scan per collection, no count (the progress total comes from $collStats, which FerretDB
+ * answers from SQLite). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 
 #define SERVER_SELECTION_MS 5000  /* fail fast when the server is down */
 #define PROGRESS_EVERY      10000 /* documents between progress reports within one collection */
+#define FIND_BATCH          2000  /* documents per reply: few round trips, small replies */
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -57,6 +62,23 @@ static int read_indexes(mongoc_collection_t *coll, const char *name, const char 
     return rc;
 }
 
+int64_t bk_mongo_stored_count(mongoc_collection_t *coll)
+{
+    int64_t have = -1;
+    const bson_t *doc;
+    bson_iter_t it;
+    bson_t *pipeline =
+        BCON_NEW("pipeline", "[", "{", "$collStats", "{", "count", "{", "}", "}", "}", "]");
+    mongoc_cursor_t *cur =
+        mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+    if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "count") &&
+        BSON_ITER_HOLDS_NUMBER(&it))
+        have = bson_iter_as_int64(&it);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(pipeline);
+    return have;
+}
+
 /* Dump one collection into its part. */
 static int dump_collection(mongoc_database_t *db, const char *name, const char *dbname,
                            struct bk_writer *w, bk_progress_fn progress, void *ud,
@@ -65,17 +87,15 @@ static int dump_collection(mongoc_database_t *db, const char *name, const char *
     int rc = RP_EIO;
     bson_t extra = BSON_INITIALIZER;
     bson_t *filter = bson_new();
-    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+    bson_t *opts = BCON_NEW("batchSize", BCON_INT32(FIND_BATCH)); /* no sort: natural order */
     mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
     mongoc_cursor_t *cur = NULL;
     char *what = rp_xasprintf("mongo/%s", name);
     const bson_t *doc;
     bson_error_t e;
-    uint64_t docs = 0, total = 0;
+    int64_t stored = bk_mongo_stored_count(coll); /* only for progress: 0 is "unknown" */
+    uint64_t docs = 0, total = stored > 0 ? (uint64_t)stored : 0;
 
-    int64_t estimate = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &e);
-    if (estimate > 0)
-        total = (uint64_t)estimate; /* only for progress: unknown (0) when the server cannot */
     rc = read_indexes(coll, name, dbname, &extra, err);
     if (rc != RP_OK)
         goto out;

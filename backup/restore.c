@@ -3,7 +3,8 @@
  * binary knows, the whole archive verified, both targets checked empty), then PostgreSQL in one
  * transaction (schema from the migrations up to the archive's version, data by COPY in archive
  * order, which is FK-safe, sequences moved past the data, counts checked before COMMIT), then
- * MongoDB (documents in ordered bulk batches, indexes from the manifest, counts checked).
+ * MongoDB (documents in unordered bulk batches, then the indexes from the manifest, counts
+ * checked: the server's acknowledged inserts and its $collStats count, no scan).
  *
  * Design note, the states of a restore and what moves between them:
  *   checked   -- bk_restore: manifest read, schema version accepted, bk_verify passed, targets
@@ -30,9 +31,12 @@
 #include "rampart/mongo.h"
 #include "rampart/pg.h"
 
-#define IO_CHUNK            (256 * 1024)
-#define PROGRESS_EVERY      65536 /* rows or documents between progress reports */
-#define MONGO_BATCH         1000  /* documents per bulk write */
+#define IO_CHUNK       (256 * 1024)
+#define PROGRESS_EVERY 65536 /* rows or documents between progress reports */
+/* one bulk write: this many documents or bytes, whichever comes first (libmongoc splits it
+ * further at the server's maxWriteBatchSize and message size) */
+#define MONGO_BATCH_DOCS    10000
+#define MONGO_BATCH_BYTES   (8 * 1024 * 1024)
 #define BSON_DOC_CAP        (16 * 1024 * 1024 + 16 * 1024) /* MongoDB's document limit + slack */
 #define SERVER_SELECTION_MS 5000
 #define NAMES_LISTED        5 /* objects named in a "not empty" error */
@@ -487,20 +491,42 @@ static int mongo_part_error(struct rp_error *err, const bson_error_t *e, const c
     return rc;
 }
 
+/* A new unordered bulk insert: the documents of one batch are independent (a failure stops the
+ * restore anyway), and unordered lets the server apply them without stopping at the first. On
+ * FerretDB it measured the same as ordered (the server's CPU is the limit, see bench/README.md);
+ * nor did 2 connections inserting at once help there, so the restore uses one. */
+static mongoc_bulk_operation_t *new_bulk(mongoc_collection_t *coll)
+{
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_destroy(&opts);
+    return bulk;
+}
+
+/* Send the pending documents; *inserted grows by the server's acknowledged count (nInserted; a
+ * reply without one, as with w:0 in the URI, counts them all: the count check still follows). */
 static int flush_bulk(mongoc_collection_t *coll, mongoc_bulk_operation_t **bulk, size_t *pending,
-                      const struct bk_part_info *p, const char *dbname, struct rp_error *err)
+                      size_t *pending_bytes, uint64_t *inserted, const struct bk_part_info *p,
+                      const char *dbname, struct rp_error *err)
 {
     int rc = RP_OK;
     if (*pending > 0) {
         bson_t reply;
         bson_error_t e;
+        bson_iter_t it;
         if (!mongoc_bulk_operation_execute(*bulk, &reply, &e))
             rc = mongo_part_error(err, &e, "insert documents into", p, dbname);
+        else if (bson_iter_init_find(&it, &reply, "nInserted") && BSON_ITER_HOLDS_NUMBER(&it))
+            *inserted += (uint64_t)bson_iter_as_int64(&it);
+        else
+            *inserted += *pending;
         bson_destroy(&reply);
     }
     mongoc_bulk_operation_destroy(*bulk);
-    *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, NULL); /* ordered */
+    *bulk = new_bulk(coll);
     *pending = 0;
+    *pending_bytes = 0;
     return rc;
 }
 
@@ -543,7 +569,22 @@ static int create_indexes(mongoc_database_t *db, const struct bk_part_info *p, c
     return rc;
 }
 
-/* Insert the documents of one part, create its indexes, check its count. */
+/* The collection's document count: bk_mongo_stored_count, or count_documents (a scan) from a
+ * server without $collStats. -1 on error, with `e` set. */
+static int64_t stored_count(mongoc_collection_t *coll, bson_error_t *e)
+{
+    int64_t have = bk_mongo_stored_count(coll);
+    if (have < 0) {
+        bson_t filter = BSON_INITIALIZER;
+        have = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, e);
+        bson_destroy(&filter);
+    }
+    return have;
+}
+
+/* Insert the documents of one part, create its indexes (after the documents: one index build
+ * instead of an update per insert), check its count twice: the inserts the server acknowledged
+ * and the documents the collection then holds. */
 static int restore_collection(mongoc_database_t *db, struct bk_reader *r,
                               const struct bk_part_info *p, const char *dbname,
                               bk_progress_fn progress, void *ud, struct rp_error *err)
@@ -555,8 +596,8 @@ static int restore_collection(mongoc_database_t *db, struct bk_reader *r,
     mongoc_bulk_operation_t *bulk = NULL;
     struct rp_buf b; /* bytes read but not yet a whole document */
     rp_buf_init(&b, 0);
-    size_t pending = 0, start = 0;
-    uint64_t docs = 0;
+    size_t pending = 0, pending_bytes = 0, start = 0;
+    uint64_t docs = 0, inserted = 0, next_report = PROGRESS_EVERY;
     bson_t no_validate = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&no_validate, "validate", false);
 
@@ -564,7 +605,7 @@ static int restore_collection(mongoc_database_t *db, struct bk_reader *r,
         rc = mongo_part_error(err, &e, "create", p, dbname);
         goto out;
     }
-    bulk = mongoc_collection_create_bulk_operation_with_opts(coll, NULL);
+    bulk = new_bulk(coll);
     if (progress)
         progress(ud, what, 0, p->count, "documents");
     for (;;) {
@@ -620,12 +661,15 @@ static int restore_collection(mongoc_database_t *db, struct bk_reader *r,
             }
             start += dlen;
             docs++;
-            if (++pending >= MONGO_BATCH) {
-                rc = flush_bulk(coll, &bulk, &pending, p, dbname, err);
+            pending_bytes += dlen;
+            if (++pending >= MONGO_BATCH_DOCS || pending_bytes >= MONGO_BATCH_BYTES) {
+                rc = flush_bulk(coll, &bulk, &pending, &pending_bytes, &inserted, p, dbname, err);
                 if (rc != RP_OK)
                     goto out;
-                if (progress && docs % PROGRESS_EVERY < MONGO_BATCH)
+                if (progress && docs >= next_report) {
                     progress(ud, what, docs, p->count, "documents");
+                    next_report = docs + PROGRESS_EVERY;
+                }
             }
         }
     }
@@ -636,14 +680,21 @@ static int restore_collection(mongoc_database_t *db, struct bk_reader *r,
                           p->name, b.len - start);
         goto out;
     }
-    rc = flush_bulk(coll, &bulk, &pending, p, dbname, err);
-    if (rc == RP_OK)
-        rc = create_indexes(db, p, dbname, err);
+    rc = flush_bulk(coll, &bulk, &pending, &pending_bytes, &inserted, p, dbname, err);
     if (rc != RP_OK)
         goto out;
-    bson_t filter = BSON_INITIALIZER;
-    int64_t have = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &e);
-    bson_destroy(&filter);
+    if (inserted != docs) {
+        rc = rp_error_set(err, RP_EIO,
+                          "mongo: the server acknowledged %llu of the %llu documents sent to "
+                          "collection %s of database %s from part %s (restore again with --force)",
+                          (unsigned long long)inserted, (unsigned long long)docs, p->object, dbname,
+                          p->name);
+        goto out;
+    }
+    rc = create_indexes(db, p, dbname, err);
+    if (rc != RP_OK)
+        goto out;
+    int64_t have = stored_count(coll, &e);
     if (have < 0) {
         rc = mongo_part_error(err, &e, "count the documents of", p, dbname);
         goto out;

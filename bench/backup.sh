@@ -7,8 +7,10 @@
 #   rampart-backup restore    into empty databases      time
 #   pg_dump -Fc  / pg_dump | zstd -3   (PostgreSQL only) time, size
 #   pg_restore   into an empty database                 time
-# and prints the medians. Needs the servers of scripts/servers.sh (eval its env first) and a
-# release build.
+# and prints the medians, with the CPU the MongoDB server (FerretDB of scripts/servers.sh: its
+# pid file) spent during create and restore, which is where their time goes (it counts every
+# client of that server, so run it on a quiet machine), and the load average before and after.
+# Needs the servers of scripts/servers.sh (eval its env first) and a release build.
 #   bench/backup.sh BUILD [N=1000000] [ROUNDS=3]
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench/backup.sh BUILD [N] [ROUNDS]}" && pwd)
@@ -31,6 +33,11 @@ dropdb_all() {
 }
 trap dropdb_all EXIT
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+FDB_PID=$(cat "$(dirname "$RAMPART_TEST_SERVERS")/../.run/ferretdb/ferretdb.pid" 2>/dev/null || true)
+TCK=$(getconf CLK_TCK)
+# CPU ms (user + system) of the MongoDB server so far; 0 when it is not a local FerretDB
+fdb_cpu() { awk -v t="$TCK" '{print int(($14 + $15) * 1000 / t)}' "/proc/${FDB_PID:-0}/stat" 2>/dev/null || echo 0; }
+echo "== load before: $(uptime)"
 
 echo "== filling: $N runs in PostgreSQL, $N result documents in MongoDB"
 psql -q "$ADMIN" -c "CREATE DATABASE $DB" >/dev/null
@@ -82,10 +89,12 @@ coll.create_index([("project_id", 1), ("fire_time", -1)], name="project_fire")
 echo "   filled in $(( $(ms $t0) / 1000 )) s"
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
-declare -a c_ms cp_ms v_ms r_ms d_ms dz_ms pr_ms
+declare -a c_ms cp_ms v_ms r_ms d_ms dz_ms pr_ms cf_ms rf_ms
 for round in $(seq "$ROUNDS"); do
     rm -f "$TMP"/*.tar "$TMP"/pg.dump "$TMP"/pg.sql.zst
-    t=$(date +%s%N); RAMPART_PG_URL=$PG RAMPART_MONGO_URL=$MONGO "$BIN" create --out "$TMP" >/dev/null 2>"$TMP/c.err"; c_ms+=("$(ms "$t")")
+    f=$(fdb_cpu); t=$(date +%s%N)
+    RAMPART_PG_URL=$PG RAMPART_MONGO_URL=$MONGO "$BIN" create --out "$TMP" >/dev/null 2>"$TMP/c.err"
+    c_ms+=("$(ms "$t")"); cf_ms+=($(( $(fdb_cpu) - f )))
     A=$(ls "$TMP"/rampart-backup-*.tar)
     mkdir -p "$TMP/pgonly" && rm -f "$TMP"/pgonly/*.tar
     t=$(date +%s%N); RAMPART_PG_URL=$PG "$BIN" create --only postgres --out "$TMP/pgonly" >/dev/null 2>&1; cp_ms+=("$(ms "$t")")
@@ -94,13 +103,13 @@ for round in $(seq "$ROUNDS"); do
         psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" -c "CREATE DATABASE $d" >/dev/null
     done
     /usr/bin/python3 -c "import pymongo,sys; pymongo.MongoClient(sys.argv[1]).drop_database(sys.argv[2])" "$RAMPART_TEST_MONGO" "${DB}_r"
-    t=$(date +%s%N)
+    f=$(fdb_cpu); t=$(date +%s%N)
     "$BIN" restore "$A" --target-pg "$RAMPART_TEST_PG dbname=${DB}_r" --target-mongo "${RAMPART_TEST_MONGO%/}/${DB}_r" >/dev/null 2>"$TMP/r.err"
-    r_ms+=("$(ms "$t")")
+    r_ms+=("$(ms "$t")"); rf_ms+=($(( $(fdb_cpu) - f )))
     t=$(date +%s%N); pg_dump -Fc -f "$TMP/pg.dump" "$PG"; d_ms+=("$(ms "$t")")
     t=$(date +%s%N); pg_dump "$PG" | zstd -q -3 -o "$TMP/pg.sql.zst"; dz_ms+=("$(ms "$t")")
     t=$(date +%s%N); pg_restore -d "$RAMPART_TEST_PG dbname=${DB}_pr" "$TMP/pg.dump"; pr_ms+=("$(ms "$t")")
-    echo "   round $round: create ${c_ms[-1]} ms (PostgreSQL only ${cp_ms[-1]} ms), verify ${v_ms[-1]} ms, restore ${r_ms[-1]} ms; pg_dump -Fc ${d_ms[-1]} ms, pg_dump|zstd ${dz_ms[-1]} ms, pg_restore ${pr_ms[-1]} ms"
+    echo "   round $round: create ${c_ms[-1]} ms (PostgreSQL only ${cp_ms[-1]} ms; FerretDB CPU ${cf_ms[-1]} ms), verify ${v_ms[-1]} ms, restore ${r_ms[-1]} ms (FerretDB CPU ${rf_ms[-1]} ms); pg_dump -Fc ${d_ms[-1]} ms, pg_dump|zstd ${dz_ms[-1]} ms, pg_restore ${pr_ms[-1]} ms"
 done
 A=$(ls "$TMP"/rampart-backup-*.tar)
 pg_part=$(tar tvf "$A" | awk '$6 ~ /^postgres\// {s += $3} END {print s}')
@@ -108,6 +117,8 @@ mongo_part=$(tar tvf "$A" | awk '$6 ~ /^mongo\// {s += $3} END {print s}')
 printf '\n%s\n' "rampart-backup, $N runs + $N result documents, medians of $ROUNDS rounds:"
 printf '  create   %6d ms   archive %d bytes (PostgreSQL parts %d, MongoDB parts %d)\n' \
     "$(printf '%s\n' "${c_ms[@]}" | median)" "$(stat -c %s "$A")" "$pg_part" "$mongo_part"
+printf '  FerretDB CPU during create %d ms, during restore %d ms\n' \
+    "$(printf '%s\n' "${cf_ms[@]}" | median)" "$(printf '%s\n' "${rf_ms[@]}" | median)"
 printf '  create --only postgres %6d ms   %d bytes\n' "$(printf '%s\n' "${cp_ms[@]}" | median)" "$(stat -c %s "$(ls "$TMP"/pgonly/*.tar)")"
 printf '  verify   %6d ms\n' "$(printf '%s\n' "${v_ms[@]}" | median)"
 printf '  restore  %6d ms   (PostgreSQL + MongoDB, into empty databases, counts checked)\n' \
@@ -116,3 +127,4 @@ printf '%s\n' "pg_dump of the same PostgreSQL database, same run:"
 printf '  pg_dump -Fc      %6d ms   %d bytes\n' "$(printf '%s\n' "${d_ms[@]}" | median)" "$(stat -c %s "$TMP/pg.dump")"
 printf '  pg_dump | zstd   %6d ms   %d bytes\n' "$(printf '%s\n' "${dz_ms[@]}" | median)" "$(stat -c %s "$TMP/pg.sql.zst")"
 printf '  pg_restore       %6d ms\n' "$(printf '%s\n' "${pr_ms[@]}" | median)"
+echo "== load after: $(uptime)"

@@ -4,10 +4,10 @@
  * `results` collection of 1,000 documents with an index, and an empty collection. Proves: the
  * archive verifies; its manifest lists every table with the row count the database has (rows
  * with tabs and newlines count once), schema version 6, the installation id, parents before
- * children for every foreign key, the 1,000 results in _id order with their index; and a table
- * the backup does not know, or one it expects that is missing, fails the dump with an error
- * naming it; a Mongo server that does not answer is a transient error. Both databases are dropped
- * at the end. */
+ * children for every foreign key, the 1,000 results, each once (in the server's natural order),
+ * with their index; and a table the backup does not know, or one it expects that is missing, fails
+ * the dump with an error naming it; a Mongo server that does not answer is a transient error. Both
+ * databases are dropped at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "backup.h"
+#include "backup_testdb.h"
 #include "rampart/error.h"
 #include "rampart/mem.h"
 #include "rampart/mongo.h"
@@ -28,43 +29,9 @@
 
 #define NRESULTS 1000
 
-static char pg_db[64], mongo_db[64], tmpdir[128], archive_path[192];
-static char *pg_conninfo, *mongo_uri;
+static char tmpdir[128], archive_path[192];
 static struct rp_pg *admin; /* base database: CREATE / DROP DATABASE */
-static struct rp_pg *pg;    /* the private database */
-static struct rp_mongo *mongo;
-
-/* `base` (keyword string or URL) as a keyword string with dbname set to `db`. */
-static char *with_dbname(const char *base, const char *db)
-{
-    char *msg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(base, &msg);
-    if (!opts) {
-        fprintf(stderr, "RAMPART_TEST_PG is not a valid conninfo: %s\n", msg ? msg : "?");
-        PQfreemem(msg);
-        return NULL;
-    }
-    struct rp_buf b;
-    rp_buf_init(&b, 0);
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *v = strcmp(o->keyword, "dbname") == 0 ? db : o->val;
-        if (!v)
-            continue;
-        int rc = rp_buf_printf(&b, "%s='", o->keyword);
-        for (const char *p = v; rc == RP_OK && *p; p++) {
-            if (*p == '\'' || *p == '\\')
-                rc = rp_buf_append(&b, "\\", 1);
-            if (rc == RP_OK)
-                rc = rp_buf_append(&b, p, 1);
-        }
-        if (rc == RP_OK)
-            rc = rp_buf_append(&b, "' ", 2);
-        if (rc != RP_OK)
-            abort();
-    }
-    PQconninfoFree(opts);
-    return b.data;
-}
+static struct btdb tdb;     /* the private PostgreSQL and Mongo databases */
 
 static void exec_ok(struct rp_pg *c, const char *sql)
 {
@@ -120,75 +87,9 @@ static const char FIXTURE_SQL[] =
     " ('it', '00000000-0000-0000-0000-0000000000b1', 'create', 'project', "
     "  '{\"note\": \"tab\\there\"}');";
 
-static int setup_pg(void)
+/* The results collection: NRESULTS small documents; then its index and the empty collection. */
+static int fill_mongo(void)
 {
-    const char *base = getenv("RAMPART_TEST_PG");
-    if (!base || !*base) {
-        fprintf(stderr, "RAMPART_TEST_PG is not set: run `eval \"$(scripts/servers.sh env)\"` "
-                        "after `scripts/servers.sh start`\n");
-        return -1;
-    }
-    struct rp_error err = {0};
-    if (rp_pg_open(base, &admin, &err) != RP_OK) {
-        fprintf(stderr, "cannot connect with RAMPART_TEST_PG: %s\n", err.msg);
-        return -1;
-    }
-    snprintf(pg_db, sizeof(pg_db), "rp_it_bkdump_%ld_%ld", (long)getpid(), (long)time(NULL));
-    char *sql = rp_xasprintf("CREATE DATABASE %s", pg_db); /* letters, digits, _ only */
-    int rc = rp_pg_exec(admin, sql, 0, NULL, NULL, &err);
-    free(sql);
-    if (rc != RP_OK) {
-        fprintf(stderr, "create database %s: %s\n", pg_db, err.msg);
-        pg_db[0] = '\0';
-        return -1;
-    }
-    pg_conninfo = with_dbname(base, pg_db);
-    if (!pg_conninfo || rp_pg_open(pg_conninfo, &pg, &err) != RP_OK) {
-        fprintf(stderr, "open database %s: %s\n", pg_db, err.msg);
-        return -1;
-    }
-    int applied = 0;
-    if (rp_pg_migrate(pg, NULL, &applied, &err) != RP_OK) {
-        fprintf(stderr, "migrate %s: %s\n", pg_db, err.msg);
-        return -1;
-    }
-    if (rp_pg_exec_script(pg, FIXTURE_SQL, &err) != RP_OK) {
-        fprintf(stderr, "fixture: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int setup_mongo(void)
-{
-    const char *base = getenv("RAMPART_TEST_MONGO");
-    if (!base || !*base) {
-        fprintf(stderr, "RAMPART_TEST_MONGO is not set: run `eval \"$(scripts/servers.sh "
-                        "env)\"` after `scripts/servers.sh start`\n");
-        return -1;
-    }
-    const char *hosts = strstr(base, "://");
-    if (!hosts) {
-        fprintf(stderr, "RAMPART_TEST_MONGO=%s is not a mongodb:// URI\n", base);
-        return -1;
-    }
-    snprintf(mongo_db, sizeof(mongo_db), "rp_it_bkdump_%ld_%ld", (long)getpid(), (long)time(NULL));
-    size_t host_end = (size_t)(hosts + 3 - base) + strcspn(hosts + 3, "/?");
-    const char *query = strchr(base + host_end, '?');
-    mongo_uri = rp_xasprintf("%.*s/%s%s", (int)host_end, base, mongo_db, query ? query : "");
-    struct rp_error err = {0};
-    if (rp_mongo_open(mongo_uri, 5000, &mongo, &err) != RP_OK) {
-        fprintf(stderr, "cannot open RAMPART_TEST_MONGO=%s: %s\n", base, err.msg);
-        return -1;
-    }
-    if (strcmp(rp_mongo_db_name(mongo), mongo_db) != 0) { /* never write a shared database */
-        fprintf(stderr, "database is %s, expected %s\n", rp_mongo_db_name(mongo), mongo_db);
-        return -1;
-    }
-
-    mongoc_client_t *c = rp_mongo_acquire(mongo);
-    mongoc_collection_t *col = rp_mongo_collection(mongo, c, "results");
-    mongoc_database_t *db = mongoc_client_get_database(c, mongo_db);
     bson_t *docs[NRESULTS];
     for (int i = 0; i < NRESULTS; i++) {
         char id[32];
@@ -198,45 +99,21 @@ static int setup_mongo(void)
                            "status", BCON_UTF8(k % 4 ? "passed" : "failed"), "ms",
                            BCON_DOUBLE(k * 1.5), "n", BCON_INT32(k));
     }
-    bson_error_t e;
-    int ok = mongoc_collection_insert_many(col, (const bson_t **)docs, NRESULTS, NULL, NULL, &e);
-    for (int i = 0; i < NRESULTS; i++)
-        bson_destroy(docs[i]);
-    if (!ok)
-        fprintf(stderr, "insert_many: %s\n", e.message);
-    /* createIndexes as a command: the index-model helpers arrived in libmongoc 1.24. */
-    bson_t *cmd =
-        BCON_NEW("createIndexes", BCON_UTF8("results"), "indexes", "[", "{", "key", "{", "project",
-                 BCON_INT32(1), "n", BCON_INT32(-1), "}", "name", BCON_UTF8("project_n"), "}", "]");
-    if (ok && !mongoc_database_write_command_with_opts(db, cmd, NULL, NULL, &e)) {
-        fprintf(stderr, "createIndexes: %s\n", e.message);
-        ok = 0;
-    }
-    bson_destroy(cmd);
-    if (ok) {
-        mongoc_collection_t *empty = mongoc_database_create_collection(db, "empty", NULL, &e);
-        if (!empty) {
-            fprintf(stderr, "create collection empty: %s\n", e.message);
-            ok = 0;
-        }
-        mongoc_collection_destroy(empty);
-    }
-    mongoc_database_destroy(db);
-    mongoc_collection_destroy(col);
-    rp_mongo_release(mongo, c);
-    return ok ? 0 : -1;
+    return btdb_fill_results(&tdb, docs, NRESULTS);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rp_it_bkdump_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (btdb_tmpdir_make(tmpdir, sizeof(tmpdir), "rp_it_bkdump") != 0)
         return -1;
-    }
     snprintf(archive_path, sizeof(archive_path), "%s/backup.tar", tmpdir);
-    if (setup_pg() != 0 || setup_mongo() != 0)
+    if (btdb_admin_open(&admin) != 0)
+        return -1;
+    char name[64];
+    snprintf(name, sizeof(name), "rp_it_bkdump_%ld_%ld", (long)getpid(), (long)time(NULL));
+    if (btdb_create(admin, name, &tdb) != 0 || btdb_load(&tdb, FIXTURE_SQL) != 0 ||
+        fill_mongo() != 0)
         return -1; /* teardown still runs and drops what was created */
     return 0;
 }
@@ -244,43 +121,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int ok = 1;
-    struct rp_error err = {0};
-    rp_pg_close(pg);
-    pg = NULL;
-    if (admin && pg_db[0]) {
-        char *sql = rp_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
-        if (rp_pg_exec_idempotent(admin, sql, 0, NULL, NULL, &err) != RP_OK) {
-            fprintf(stderr, "drop database %s: %s\n", pg_db, err.msg);
-            ok = 0;
-        }
-        free(sql);
-    }
+    int ok = btdb_drop(admin, &tdb) == 0;
     rp_pg_close(admin);
     admin = NULL;
-    if (mongo) {
-        mongoc_client_t *c = rp_mongo_acquire(mongo);
-        mongoc_database_t *db = mongoc_client_get_database(c, mongo_db);
-        bson_error_t e;
-        if (!mongoc_database_drop(db, &e)) {
-            fprintf(stderr, "drop database %s: %s\n", mongo_db, e.message);
-            ok = 0;
-        }
-        mongoc_database_destroy(db);
-        rp_mongo_release(mongo, c);
-        rp_mongo_close(mongo);
-        mongo = NULL;
-    }
-    free(pg_conninfo);
-    free(mongo_uri);
-    if (tmpdir[0]) {
+    if (tmpdir[0])
         unlink(archive_path);
-        char *parts = rp_xasprintf("%s/parts", tmpdir);
-        rmdir(parts); /* bk_writer_free removed its content */
-        free(parts);
-        if (rmdir(tmpdir) != 0)
-            fprintf(stderr, "note: %s left behind (not empty)\n", tmpdir);
-    }
+    btdb_tmpdir_remove(tmpdir);
     return ok ? 0 : -1;
 }
 
@@ -320,7 +166,7 @@ static PGresult *query(const char *sql)
 {
     PGresult *res = NULL;
     struct rp_error err = {0};
-    if (rp_pg_exec(pg, sql, 0, NULL, &res, &err) != RP_OK)
+    if (rp_pg_exec(tdb.pg, sql, 0, NULL, &res, &err) != RP_OK)
         fail_msg("%s: %s", sql, err.msg);
     return res;
 }
@@ -383,7 +229,7 @@ static void check_pg_parts(const struct bk_manifest *m)
     assert_string_equal(m->installation_id, PQgetvalue(res, 0, 0));
     PQclear(res);
     assert_int_equal(m->schema_version, 6);
-    assert_string_equal(m->pg_database, pg_db);
+    assert_string_equal(m->pg_database, tdb.pg_name);
 }
 
 static void check_mongo_parts(const struct bk_manifest *m)
@@ -422,7 +268,7 @@ static void check_mongo_parts(const struct bk_manifest *m)
     const struct bk_part_info *e = find_part(m, "mongo", "empty", NULL);
     assert_non_null(e);
     assert_int_equal(e->count, 0);
-    assert_string_equal(m->mongo_database, mongo_db);
+    assert_string_equal(m->mongo_database, tdb.mongo_name);
 }
 
 /* Read the whole of the current part. */
@@ -444,7 +290,7 @@ static char *read_part(struct bk_reader *r, size_t *len)
     return b.data;
 }
 
-/* The data itself: the escaped texts of the fixture, the results in _id order. */
+/* The data itself: the escaped texts of the fixture, every result exactly once. */
 static void check_contents(void)
 {
     struct bk_reader *r = NULL;
@@ -469,12 +315,16 @@ static void check_contents(void)
             const bson_t *doc;
             bool eof = false;
             int i = 0;
+            char seen[NRESULTS] = {0}; /* the dump keeps the server's natural order */
             while ((doc = bson_reader_read(br, &eof)) != NULL) {
-                char id[32];
-                snprintf(id, sizeof(id), "run-%04d", i++);
                 bson_iter_t it;
+                int k = -1, end = 0;
+                i++;
                 assert_true(bson_iter_init_find(&it, doc, "_id"));
-                assert_string_equal(bson_iter_utf8(&it, NULL), id);
+                const char *id = bson_iter_utf8(&it, NULL);
+                assert_int_equal(sscanf(id, "run-%4d%n", &k, &end), 1);
+                assert_true(k >= 0 && k < NRESULTS && id[end] == '\0' && !seen[k]);
+                seen[k] = 1;
             }
             assert_true(eof);
             assert_int_equal(i, NRESULTS);
@@ -494,19 +344,13 @@ static void test_dump_and_verify(void **state)
 {
     (void)state;
     struct rp_error err = {0};
-    struct bk_writer *w = NULL;
     struct bk_manifest m = {0};
     struct progress_log prog = {0};
-    char *parts = rp_xasprintf("%s/parts", tmpdir);
-    if (bk_writer_open(parts, &w, &err) != RP_OK)
-        fail_msg("bk_writer_open: %s", err.msg);
-    free(parts);
-    m.format = BK_FORMAT;
-    m.rampart_version = rp_xstrdup(RP_VERSION);
-    m.created_at = rp_xstrdup("2026-11-24T00:00:00Z");
-    if (bk_pg_dump(pg_conninfo, NULL, w, &m, on_progress, &prog, &err) != RP_OK)
+    struct bk_writer *w = btdb_writer_open(tmpdir);
+    btdb_manifest_start(&m);
+    if (bk_pg_dump(tdb.pg_conninfo, NULL, w, &m, on_progress, &prog, &err) != RP_OK)
         fail_msg("bk_pg_dump: %s", err.msg);
-    if (bk_mongo_dump(mongo_uri, w, &m, on_progress, &prog, &err) != RP_OK)
+    if (bk_mongo_dump(tdb.mongo_uri, w, &m, on_progress, &prog, &err) != RP_OK)
         fail_msg("bk_mongo_dump: %s", err.msg);
     assert_int_equal(m.schema_version, 6);
     assert_int_equal(prog.runs_done, 3);
@@ -539,7 +383,7 @@ static void test_dump_and_verify(void **state)
 static void test_dump_imports_snapshot(void **state)
 {
     (void)state;
-    PGconn *holder = PQconnectdb(pg_conninfo);
+    PGconn *holder = PQconnectdb(tdb.pg_conninfo);
     assert_int_equal(PQstatus(holder), CONNECTION_OK);
     PGresult *res = PQexec(holder, "BEGIN ISOLATION LEVEL REPEATABLE READ");
     assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
@@ -550,23 +394,19 @@ static void test_dump_imports_snapshot(void **state)
     PQclear(res);
     assert_true(bk_snapshot_valid(snap));
     /* a run committed after the export: not in the dump */
-    exec_ok(pg, "INSERT INTO runs (id, project_id, test_id, test_version, schedule_id, fire_time, "
-                "trigger, location, status) SELECT '00000000-0000-0000-0000-0000000001ff', "
-                "project_id, test_id, test_version, schedule_id, fire_time + interval '1 hour', "
-                "trigger, location, status FROM runs ORDER BY fire_time LIMIT 1");
+    exec_ok(tdb.pg,
+            "INSERT INTO runs (id, project_id, test_id, test_version, schedule_id, fire_time, "
+            "trigger, location, status) SELECT '00000000-0000-0000-0000-0000000001ff', "
+            "project_id, test_id, test_version, schedule_id, fire_time + interval '1 hour', "
+            "trigger, location, status FROM runs ORDER BY fire_time LIMIT 1");
 
     struct rp_error err = {0};
-    struct bk_writer *w = NULL;
     struct bk_manifest m = {0};
-    char *parts = rp_xasprintf("%s/parts", tmpdir);
-    if (bk_writer_open(parts, &w, &err) != RP_OK)
-        fail_msg("bk_writer_open: %s", err.msg);
-    if (bk_pg_dump(pg_conninfo, snap, w, &m, NULL, NULL, &err) != RP_OK)
+    struct bk_writer *w = btdb_writer_open(tmpdir);
+    if (bk_pg_dump(tdb.pg_conninfo, snap, w, &m, NULL, NULL, &err) != RP_OK)
         fail_msg("bk_pg_dump --snapshot %s: %s", snap, err.msg);
     char *path = rp_xasprintf("%s/snapshot.tar", tmpdir);
-    m.format = BK_FORMAT;
-    m.rampart_version = rp_xstrdup(RP_VERSION);
-    m.created_at = rp_xstrdup("2026-11-24T00:00:00Z");
+    btdb_manifest_start(&m);
     if (bk_writer_finish(w, &m, path, &err) != RP_OK)
         fail_msg("bk_writer_finish: %s", err.msg);
     bk_writer_free(w);
@@ -586,9 +426,8 @@ static void test_dump_imports_snapshot(void **state)
     for (size_t i = 0; i < 4; i++) {
         struct bk_manifest m2 = {0};
         memset(&err, 0, sizeof(err));
-        if (bk_writer_open(parts, &w, &err) != RP_OK)
-            fail_msg("bk_writer_open: %s", err.msg);
-        int rc = bk_pg_dump(pg_conninfo, bad[i], w, &m2, NULL, NULL, &err);
+        w = btdb_writer_open(tmpdir);
+        int rc = bk_pg_dump(tdb.pg_conninfo, bad[i], w, &m2, NULL, NULL, &err);
         bk_writer_free(w);
         printf("snapshot \"%s\": %s\n", bad[i], err.msg);
         assert_int_not_equal(rc, RP_OK);
@@ -596,23 +435,18 @@ static void test_dump_imports_snapshot(void **state)
         assert_null(m2.pg_database);
         bk_manifest_cleanup(&m2);
     }
-    exec_ok(pg, "DELETE FROM runs WHERE id = '00000000-0000-0000-0000-0000000001ff'");
-    free(parts);
+    exec_ok(tdb.pg, "DELETE FROM runs WHERE id = '00000000-0000-0000-0000-0000000001ff'");
     free(snap);
 }
 
 static void test_uncovered_table_fails(void **state)
 {
     (void)state;
-    exec_ok(pg, "CREATE TABLE surprise (id integer PRIMARY KEY)");
+    exec_ok(tdb.pg, "CREATE TABLE surprise (id integer PRIMARY KEY)");
     struct rp_error err = {0};
-    struct bk_writer *w = NULL;
     struct bk_manifest m = {0};
-    char *parts = rp_xasprintf("%s/parts", tmpdir);
-    if (bk_writer_open(parts, &w, &err) != RP_OK)
-        fail_msg("bk_writer_open: %s", err.msg);
-    free(parts);
-    int rc = bk_pg_dump(pg_conninfo, NULL, w, &m, NULL, NULL, &err);
+    struct bk_writer *w = btdb_writer_open(tmpdir);
+    int rc = bk_pg_dump(tdb.pg_conninfo, NULL, w, &m, NULL, NULL, &err);
     bk_writer_free(w);
     assert_int_equal(rc, RP_EINVAL);
     assert_int_equal(err.code, RP_EINVAL);
@@ -629,15 +463,11 @@ static void test_uncovered_table_fails(void **state)
 static void test_missing_table_fails(void **state)
 {
     (void)state;
-    exec_ok(pg, "DROP TABLE IF EXISTS surprise; DROP TABLE login_throttle");
+    exec_ok(tdb.pg, "DROP TABLE IF EXISTS surprise; DROP TABLE login_throttle");
     struct rp_error err = {0};
-    struct bk_writer *w = NULL;
     struct bk_manifest m = {0};
-    char *parts = rp_xasprintf("%s/parts", tmpdir);
-    if (bk_writer_open(parts, &w, &err) != RP_OK)
-        fail_msg("bk_writer_open: %s", err.msg);
-    free(parts);
-    int rc = bk_pg_dump(pg_conninfo, NULL, w, &m, NULL, NULL, &err);
+    struct bk_writer *w = btdb_writer_open(tmpdir);
+    int rc = bk_pg_dump(tdb.pg_conninfo, NULL, w, &m, NULL, NULL, &err);
     bk_writer_free(w);
     assert_int_equal(rc, RP_EINVAL);
     printf("missing table: %s\n", err.msg);
@@ -652,12 +482,8 @@ static void test_mongo_down_is_transient(void **state)
 {
     (void)state;
     struct rp_error err = {0};
-    struct bk_writer *w = NULL;
     struct bk_manifest m = {0};
-    char *parts = rp_xasprintf("%s/parts", tmpdir);
-    if (bk_writer_open(parts, &w, &err) != RP_OK)
-        fail_msg("bk_writer_open: %s", err.msg);
-    free(parts);
+    struct bk_writer *w = btdb_writer_open(tmpdir);
     time_t t0 = time(NULL);
     int rc = bk_mongo_dump("mongodb://127.0.0.1:1/rampart", w, &m, NULL, NULL, &err);
     bk_writer_free(w);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "backup.h"
+#include "backup_testdb.h"
 #include "rampart/error.h"
 #include "rampart/mem.h"
 #include "rampart/mongo.h"
@@ -35,44 +36,9 @@
  * target for the refusals that must leave it untouched. */
 enum { SRC, DST, SPARE, NDB };
 static const char *const ROLE[NDB] = {"src", "dst", "spare"};
-static char pg_db[NDB][64], mongo_db[NDB][64];
-static char *pg_ci[NDB], *mongo_uri[NDB];
-static struct rp_pg *pg[NDB];
-static struct rp_mongo *mongo[NDB];
+static struct btdb tdb[NDB];
 static struct rp_pg *admin; /* base database: CREATE / DROP DATABASE */
 static char tmpdir[128], archive_path[192], bad_path[192], v99_path[192];
-
-/* `base` (keyword string or URL) as a keyword string with dbname set to `db`. */
-static char *with_dbname(const char *base, const char *db)
-{
-    char *msg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(base, &msg);
-    if (!opts) {
-        fprintf(stderr, "RAMPART_TEST_PG is not a valid conninfo: %s\n", msg ? msg : "?");
-        PQfreemem(msg);
-        return NULL;
-    }
-    struct rp_buf b;
-    rp_buf_init(&b, 0);
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *v = strcmp(o->keyword, "dbname") == 0 ? db : o->val;
-        if (!v)
-            continue;
-        int rc = rp_buf_printf(&b, "%s='", o->keyword);
-        for (const char *p = v; rc == RP_OK && *p; p++) {
-            if (*p == '\'' || *p == '\\')
-                rc = rp_buf_append(&b, "\\", 1);
-            if (rc == RP_OK)
-                rc = rp_buf_append(&b, p, 1);
-        }
-        if (rc == RP_OK)
-            rc = rp_buf_append(&b, "' ", 2);
-        if (rc != RP_OK)
-            abort();
-    }
-    PQconninfoFree(opts);
-    return b.data;
-}
 
 /* Text COPY must escape (tab, newline, backslash), unicode, bytea, jsonb, identity ids. */
 static const char FIXTURE_SQL[] =
@@ -132,54 +98,9 @@ static const char FIXTURE_SQL[] =
     "FROM generate_series(1, 7) n;"
     "DELETE FROM audit_log WHERE id = 3;"; /* a gap: the sequence must follow max(id) */
 
-static int create_pg(int i, const char *base)
-{
-    struct rp_error err = {0};
-    snprintf(pg_db[i], sizeof(pg_db[i]), "rp_it_bkrest_%s_%ld", ROLE[i], (long)getpid());
-    char *sql = rp_xasprintf("CREATE DATABASE %s", pg_db[i]); /* letters, digits, _ only */
-    int rc = rp_pg_exec(admin, sql, 0, NULL, NULL, &err);
-    free(sql);
-    if (rc != RP_OK) {
-        fprintf(stderr, "create database %s: %s\n", pg_db[i], err.msg);
-        pg_db[i][0] = '\0';
-        return -1;
-    }
-    pg_ci[i] = with_dbname(base, pg_db[i]);
-    if (!pg_ci[i] || rp_pg_open(pg_ci[i], &pg[i], &err) != RP_OK) {
-        fprintf(stderr, "open database %s: %s\n", pg_db[i], err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int create_mongo(int i, const char *base)
-{
-    const char *hosts = strstr(base, "://");
-    if (!hosts) {
-        fprintf(stderr, "RAMPART_TEST_MONGO=%s is not a mongodb:// URI\n", base);
-        return -1;
-    }
-    snprintf(mongo_db[i], sizeof(mongo_db[i]), "rp_it_bkrest_%s_%ld", ROLE[i], (long)getpid());
-    size_t host_end = (size_t)(hosts + 3 - base) + strcspn(hosts + 3, "/?");
-    const char *query = strchr(base + host_end, '?');
-    mongo_uri[i] = rp_xasprintf("%.*s/%s%s", (int)host_end, base, mongo_db[i], query ? query : "");
-    struct rp_error err = {0};
-    if (rp_mongo_open(mongo_uri[i], 5000, &mongo[i], &err) != RP_OK) {
-        fprintf(stderr, "cannot open RAMPART_TEST_MONGO=%s: %s\n", base, err.msg);
-        return -1;
-    }
-    if (strcmp(rp_mongo_db_name(mongo[i]), mongo_db[i]) != 0) { /* never a shared database */
-        fprintf(stderr, "database is %s, expected %s\n", rp_mongo_db_name(mongo[i]), mongo_db[i]);
-        return -1;
-    }
-    return 0;
-}
-
+/* The source's results: NRESULTS documents with text to escape, 64-bit integers and arrays. */
 static int fill_mongo(void)
 {
-    mongoc_client_t *c = rp_mongo_acquire(mongo[SRC]);
-    mongoc_collection_t *col = rp_mongo_collection(mongo[SRC], c, "results");
-    mongoc_database_t *db = mongoc_client_get_database(c, mongo_db[SRC]);
     bson_t **docs = rp_xcalloc(NRESULTS, sizeof(*docs));
     for (int i = 0; i < NRESULTS; i++) {
         char id[32];
@@ -192,68 +113,31 @@ static int fill_mongo(void)
                      BCON_UTF8("tab\there \xe2\x98\x83 \\ \"q\""), "steps", "[", "{", "name",
                      BCON_UTF8("get"), "ok", BCON_BOOL(k % 2), "}", "]");
     }
-    bson_error_t e;
-    int ok = mongoc_collection_insert_many(col, (const bson_t **)docs, NRESULTS, NULL, NULL, &e);
-    for (int i = 0; i < NRESULTS; i++)
-        bson_destroy(docs[i]);
+    int rc = btdb_fill_results(&tdb[SRC], docs, NRESULTS);
     free(docs);
-    if (!ok)
-        fprintf(stderr, "insert_many: %s\n", e.message);
-    bson_t *cmd =
-        BCON_NEW("createIndexes", BCON_UTF8("results"), "indexes", "[", "{", "key", "{", "project",
-                 BCON_INT32(1), "n", BCON_INT32(-1), "}", "name", BCON_UTF8("project_n"), "}", "]");
-    if (ok && !mongoc_database_write_command_with_opts(db, cmd, NULL, NULL, &e)) {
-        fprintf(stderr, "createIndexes: %s\n", e.message);
-        ok = 0;
-    }
-    bson_destroy(cmd);
-    if (ok) {
-        mongoc_collection_t *empty = mongoc_database_create_collection(db, "empty", NULL, &e);
-        if (!empty) {
-            fprintf(stderr, "create collection empty: %s\n", e.message);
-            ok = 0;
-        }
-        mongoc_collection_destroy(empty);
-    }
-    mongoc_database_destroy(db);
-    mongoc_collection_destroy(col);
-    rp_mongo_release(mongo[SRC], c);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 static int setup(void **state)
 {
     (void)state;
-    const char *pg_base = getenv("RAMPART_TEST_PG"), *mongo_base = getenv("RAMPART_TEST_MONGO");
-    if (!pg_base || !*pg_base || !mongo_base || !*mongo_base) {
-        fprintf(stderr, "RAMPART_TEST_PG / RAMPART_TEST_MONGO are not set: run `eval \"$("
-                        "scripts/servers.sh env)\"` after `scripts/servers.sh start`\n");
+    if (!btdb_env("RAMPART_TEST_PG") || !btdb_env("RAMPART_TEST_MONGO"))
         return -1;
-    }
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rp_it_bkrest_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (btdb_tmpdir_make(tmpdir, sizeof(tmpdir), "rp_it_bkrest") != 0)
         return -1;
-    }
     snprintf(archive_path, sizeof(archive_path), "%s/backup.tar", tmpdir);
     snprintf(bad_path, sizeof(bad_path), "%s/flipped.tar", tmpdir);
     snprintf(v99_path, sizeof(v99_path), "%s/v99.tar", tmpdir);
-    struct rp_error err = {0};
-    if (rp_pg_open(pg_base, &admin, &err) != RP_OK) {
-        fprintf(stderr, "cannot connect with RAMPART_TEST_PG: %s\n", err.msg);
+    if (btdb_admin_open(&admin) != 0)
         return -1;
-    }
-    for (int i = 0; i < NDB; i++)
-        if (create_pg(i, pg_base) != 0 || create_mongo(i, mongo_base) != 0)
+    for (int i = 0; i < NDB; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "rp_it_bkrest_%s_%ld", ROLE[i], (long)getpid());
+        if (btdb_create(admin, name, &tdb[i]) != 0)
             return -1; /* teardown still runs and drops what was created */
-    if (rp_pg_migrate(pg[SRC], NULL, NULL, &err) != RP_OK) {
-        fprintf(stderr, "migrate %s: %s\n", pg_db[SRC], err.msg);
-        return -1;
     }
-    if (rp_pg_exec_script(pg[SRC], FIXTURE_SQL, &err) != RP_OK) {
-        fprintf(stderr, "fixture: %s\n", err.msg);
+    if (btdb_load(&tdb[SRC], FIXTURE_SQL) != 0)
         return -1;
-    }
     return fill_mongo();
 }
 
@@ -261,46 +145,17 @@ static int teardown(void **state)
 {
     (void)state;
     int ok = 1;
-    struct rp_error err = {0};
-    for (int i = 0; i < NDB; i++) {
-        rp_pg_close(pg[i]);
-        pg[i] = NULL;
-        if (admin && pg_db[i][0]) {
-            char *sql = rp_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db[i]);
-            if (rp_pg_exec_idempotent(admin, sql, 0, NULL, NULL, &err) != RP_OK) {
-                fprintf(stderr, "drop database %s: %s\n", pg_db[i], err.msg);
-                ok = 0;
-            }
-            free(sql);
-        }
-        if (mongo[i]) {
-            mongoc_client_t *c = rp_mongo_acquire(mongo[i]);
-            mongoc_database_t *db = mongoc_client_get_database(c, mongo_db[i]);
-            bson_error_t e;
-            if (!mongoc_database_drop(db, &e)) {
-                fprintf(stderr, "drop database %s: %s\n", mongo_db[i], e.message);
-                ok = 0;
-            }
-            mongoc_database_destroy(db);
-            rp_mongo_release(mongo[i], c);
-            rp_mongo_close(mongo[i]);
-            mongo[i] = NULL;
-        }
-        free(pg_ci[i]);
-        free(mongo_uri[i]);
-    }
+    for (int i = 0; i < NDB; i++)
+        if (btdb_drop(admin, &tdb[i]) != 0)
+            ok = 0;
     rp_pg_close(admin);
     admin = NULL;
     if (tmpdir[0]) {
         unlink(archive_path);
         unlink(bad_path);
         unlink(v99_path);
-        char *parts = rp_xasprintf("%s/parts", tmpdir);
-        rmdir(parts); /* bk_writer_free removed its content */
-        free(parts);
-        if (rmdir(tmpdir) != 0)
-            fprintf(stderr, "note: %s left behind (not empty)\n", tmpdir);
     }
+    btdb_tmpdir_remove(tmpdir);
     return ok ? 0 : -1;
 }
 
@@ -308,8 +163,8 @@ static PGresult *query(int i, const char *sql)
 {
     PGresult *res = NULL;
     struct rp_error err = {0};
-    if (rp_pg_exec(pg[i], sql, 0, NULL, &res, &err) != RP_OK)
-        fail_msg("%s on %s: %s", sql, pg_db[i], err.msg);
+    if (rp_pg_exec(tdb[i].pg, sql, 0, NULL, &res, &err) != RP_OK)
+        fail_msg("%s on %s: %s", sql, tdb[i].pg_name, err.msg);
     return res;
 }
 
@@ -375,8 +230,8 @@ static void compare_pg(int dst)
 /* The documents of `coll` sorted by _id, concatenated; *n gets their count. */
 static char *collection_bytes(int i, const char *coll, size_t *n, size_t *len)
 {
-    mongoc_client_t *c = rp_mongo_acquire(mongo[i]);
-    mongoc_collection_t *col = rp_mongo_collection(mongo[i], c, coll);
+    mongoc_client_t *c = rp_mongo_acquire(tdb[i].mongo);
+    mongoc_collection_t *col = rp_mongo_collection(tdb[i].mongo, c, coll);
     bson_t filter = BSON_INITIALIZER;
     bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(col, &filter, opts, NULL);
@@ -390,12 +245,12 @@ static char *collection_bytes(int i, const char *coll, size_t *n, size_t *len)
     }
     bson_error_t e;
     if (mongoc_cursor_error(cur, &e))
-        fail_msg("read %s.%s: %s", mongo_db[i], coll, e.message);
+        fail_msg("read %s.%s: %s", tdb[i].mongo_name, coll, e.message);
     mongoc_cursor_destroy(cur);
     bson_destroy(opts);
     bson_destroy(&filter);
     mongoc_collection_destroy(col);
-    rp_mongo_release(mongo[i], c);
+    rp_mongo_release(tdb[i].mongo, c);
     *len = b.len;
     return b.data;
 }
@@ -404,8 +259,8 @@ static char *collection_bytes(int i, const char *coll, size_t *n, size_t *len)
  * of indexes. */
 static char *index_key(int i, const char *name, int *n)
 {
-    mongoc_client_t *c = rp_mongo_acquire(mongo[i]);
-    mongoc_collection_t *col = rp_mongo_collection(mongo[i], c, "results");
+    mongoc_client_t *c = rp_mongo_acquire(tdb[i].mongo);
+    mongoc_collection_t *col = rp_mongo_collection(tdb[i].mongo, c, "results");
     mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(col, NULL);
     const bson_t *doc;
     char *key = NULL;
@@ -427,7 +282,7 @@ static char *index_key(int i, const char *name, int *n)
     }
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(col);
-    rp_mongo_release(mongo[i], c);
+    rp_mongo_release(tdb[i].mongo, c);
     return key;
 }
 
@@ -446,8 +301,8 @@ static void compare_mongo(int dst)
     assert_int_equal(na, 0);
     free(a);
     /* the empty collection exists in the target */
-    mongoc_client_t *c = rp_mongo_acquire(mongo[dst]);
-    mongoc_database_t *db = mongoc_client_get_database(c, mongo_db[dst]);
+    mongoc_client_t *c = rp_mongo_acquire(tdb[dst].mongo);
+    mongoc_database_t *db = mongoc_client_get_database(c, tdb[dst].mongo_name);
     bson_error_t e;
     char **names = mongoc_database_get_collection_names_with_opts(db, NULL, &e);
     assert_non_null(names);
@@ -457,7 +312,7 @@ static void compare_mongo(int dst)
     assert_int_equal(seen, 2);
     bson_strfreev(names);
     mongoc_database_destroy(db);
-    rp_mongo_release(mongo[dst], c);
+    rp_mongo_release(tdb[dst].mongo, c);
 
     int n_src = 0, n_dst = 0;
     char *ks = index_key(SRC, "project_n", &n_src), *kd = index_key(dst, "project_n", &n_dst);
@@ -490,18 +345,12 @@ static void on_progress(void *ud, const char *what, uint64_t done, uint64_t tota
 static void make_archive(void)
 {
     struct rp_error err = {0};
-    struct bk_writer *w = NULL;
     struct bk_manifest m = {0};
-    char *parts = rp_xasprintf("%s/parts", tmpdir);
-    if (bk_writer_open(parts, &w, &err) != RP_OK)
-        fail_msg("bk_writer_open: %s", err.msg);
-    free(parts);
-    m.format = BK_FORMAT;
-    m.rampart_version = rp_xstrdup(RP_VERSION);
-    m.created_at = rp_xstrdup("2026-11-24T00:00:00Z");
-    if (bk_pg_dump(pg_ci[SRC], NULL, w, &m, NULL, NULL, &err) != RP_OK)
+    struct bk_writer *w = btdb_writer_open(tmpdir);
+    btdb_manifest_start(&m);
+    if (bk_pg_dump(tdb[SRC].pg_conninfo, NULL, w, &m, NULL, NULL, &err) != RP_OK)
         fail_msg("bk_pg_dump: %s", err.msg);
-    if (bk_mongo_dump(mongo_uri[SRC], w, &m, NULL, NULL, &err) != RP_OK)
+    if (bk_mongo_dump(tdb[SRC].mongo_uri, w, &m, NULL, NULL, &err) != RP_OK)
         fail_msg("bk_mongo_dump: %s", err.msg);
     if (bk_writer_finish(w, &m, archive_path, &err) != RP_OK)
         fail_msg("bk_writer_finish: %s", err.msg);
@@ -515,8 +364,8 @@ static void test_restore_into_empty(void **state)
     make_archive();
     struct rp_error err = {0};
     struct progress_log prog = {0};
-    if (bk_restore(archive_path, pg_ci[DST], mongo_uri[DST], NULL, 0, on_progress, &prog, &err) !=
-        RP_OK)
+    if (bk_restore(archive_path, tdb[DST].pg_conninfo, tdb[DST].mongo_uri, NULL, 0, on_progress,
+                   &prog, &err) != RP_OK)
         fail_msg("bk_restore: %s", err.msg);
     assert_int_equal(prog.runs_done, 50);
     assert_int_equal(prog.results_done, NRESULTS);
@@ -534,17 +383,18 @@ static void test_non_empty_refused(void **state)
 {
     (void)state;
     struct rp_error err = {0};
-    int rc = bk_restore(archive_path, pg_ci[DST], mongo_uri[DST], NULL, 0, NULL, NULL, &err);
+    int rc = bk_restore(archive_path, tdb[DST].pg_conninfo, tdb[DST].mongo_uri, NULL, 0, NULL, NULL,
+                        &err);
     assert_int_equal(rc, RP_EEXIST);
     printf("non-empty postgres: %s\n", err.msg);
-    assert_non_null(strstr(err.msg, pg_db[DST]));
+    assert_non_null(strstr(err.msg, tdb[DST].pg_name));
     assert_non_null(strstr(err.msg, "is not empty"));
     assert_non_null(strstr(err.msg, "--force"));
     /* the Mongo side alone is refused too, naming its database and a collection */
-    rc = bk_restore(archive_path, NULL, mongo_uri[DST], NULL, 0, NULL, NULL, &err);
+    rc = bk_restore(archive_path, NULL, tdb[DST].mongo_uri, NULL, 0, NULL, NULL, &err);
     assert_int_equal(rc, RP_EEXIST);
     printf("non-empty mongo: %s\n", err.msg);
-    assert_non_null(strstr(err.msg, mongo_db[DST]));
+    assert_non_null(strstr(err.msg, tdb[DST].mongo_name));
     assert_non_null(strstr(err.msg, "results"));
     /* nothing changed: not even the extra audit_log id the sequence handed out above */
     compare_pg(DST);
@@ -556,9 +406,10 @@ static void test_force_replaces(void **state)
     (void)state;
     struct rp_error err = {0};
     /* something the restore must remove */
-    if (rp_pg_exec_script(pg[DST], "CREATE TABLE leftover (x int)", &err) != RP_OK)
+    if (rp_pg_exec_script(tdb[DST].pg, "CREATE TABLE leftover (x int)", &err) != RP_OK)
         fail_msg("create leftover: %s", err.msg);
-    if (bk_restore(archive_path, pg_ci[DST], mongo_uri[DST], NULL, 1, NULL, NULL, &err) != RP_OK)
+    if (bk_restore(archive_path, tdb[DST].pg_conninfo, tdb[DST].mongo_uri, NULL, 1, NULL, NULL,
+                   &err) != RP_OK)
         fail_msg("bk_restore --force: %s", err.msg);
     compare_pg(DST); /* 21 tables: leftover is gone */
     compare_mongo(DST);
@@ -568,15 +419,15 @@ static void test_force_replaces(void **state)
 static void assert_spare_untouched(void)
 {
     assert_int_equal(count_tables(SPARE), 0);
-    mongoc_client_t *c = rp_mongo_acquire(mongo[SPARE]);
-    mongoc_database_t *db = mongoc_client_get_database(c, mongo_db[SPARE]);
+    mongoc_client_t *c = rp_mongo_acquire(tdb[SPARE].mongo);
+    mongoc_database_t *db = mongoc_client_get_database(c, tdb[SPARE].mongo_name);
     bson_error_t e;
     char **names = mongoc_database_get_collection_names_with_opts(db, NULL, &e);
     assert_non_null(names);
     assert_null(names[0]);
     bson_strfreev(names);
     mongoc_database_destroy(db);
-    rp_mongo_release(mongo[SPARE], c);
+    rp_mongo_release(tdb[SPARE].mongo, c);
 }
 
 static void test_flipped_byte_refused(void **state)
@@ -617,7 +468,8 @@ static void test_flipped_byte_refused(void **state)
     assert_int_equal(fclose(out), 0);
     rp_buf_cleanup(&b);
 
-    int rc = bk_restore(bad_path, pg_ci[SPARE], mongo_uri[SPARE], NULL, 0, NULL, NULL, &err);
+    int rc = bk_restore(bad_path, tdb[SPARE].pg_conninfo, tdb[SPARE].mongo_uri, NULL, 0, NULL, NULL,
+                        &err);
     assert_int_not_equal(rc, RP_OK);
     printf("flipped byte: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "postgres/runs.copy.zst"));
@@ -628,19 +480,13 @@ static void test_newer_schema_refused(void **state)
 {
     (void)state;
     struct rp_error err = {0};
-    struct bk_writer *w = NULL;
     struct bk_manifest m = {0};
-    char *parts = rp_xasprintf("%s/parts", tmpdir);
-    if (bk_writer_open(parts, &w, &err) != RP_OK)
-        fail_msg("bk_writer_open: %s", err.msg);
-    free(parts);
+    struct bk_writer *w = btdb_writer_open(tmpdir);
     static const char row[] = "1\t0001_init.sql\tx\t2026-01-01 00:00:00+00\n";
     if (bk_part_begin(w, "postgres", "schema_migrations", "copy", &err) != RP_OK ||
         bk_part_write(w, row, strlen(row), &err) != RP_OK || bk_part_end(w, 1, NULL, &err) != RP_OK)
         fail_msg("write part: %s", err.msg);
-    m.format = BK_FORMAT;
-    m.rampart_version = rp_xstrdup(RP_VERSION);
-    m.created_at = rp_xstrdup("2026-11-24T00:00:00Z");
+    btdb_manifest_start(&m);
     m.schema_version = 99;
     m.installation_id = rp_xstrdup("00000000-0000-0000-0000-000000000099");
     m.pg_database = rp_xstrdup("future");
@@ -649,7 +495,7 @@ static void test_newer_schema_refused(void **state)
     bk_writer_free(w);
     bk_manifest_cleanup(&m);
 
-    int rc = bk_restore(v99_path, pg_ci[SPARE], NULL, NULL, 0, NULL, NULL, &err);
+    int rc = bk_restore(v99_path, tdb[SPARE].pg_conninfo, NULL, NULL, 0, NULL, NULL, &err);
     assert_int_equal(rc, RP_EINVAL);
     printf("newer schema: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "the archive has schema version 99 but this rampart-backup "
@@ -681,7 +527,7 @@ static void test_migrations_stop_at_archive_version(void **state)
         assert_int_equal(fclose(f), 0);
         free(path);
     }
-    int rc = bk_restore(archive_path, pg_ci[SPARE], NULL, dir, 0, NULL, NULL, &err);
+    int rc = bk_restore(archive_path, tdb[SPARE].pg_conninfo, NULL, dir, 0, NULL, NULL, &err);
     for (size_t i = 0; i < n; i++) {
         char *path = rp_xasprintf("%s/%s", dir, mig[i].name);
         unlink(path);
