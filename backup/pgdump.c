@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "backup.h"
+#include "pgutil.h"
 #include "rampart/mem.h"
 #include "rampart/pg.h"
 
@@ -63,52 +64,12 @@ struct db_table {
     int seen;          /* matched by an entry of TABLES */
 };
 
-/* Fill `err` from a failed result or connection: "postgres: WHAT: message (SQLSTATE x)". */
-static int pg_fail(struct rp_error *err, PGconn *conn, const PGresult *res, const char *what)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
-    if (!msg || !*msg)
-        msg = PQerrorMessage(conn);
-    int code = PQstatus(conn) != CONNECTION_OK ? RP_EAGAIN
-               : state                         ? rp_pg_map_sqlstate(state)
-                                               : RP_EIO;
-    size_t len = strlen(msg);
-    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-        len--;
-    return rp_error_set(err, code, "postgres: %s: %.*s (SQLSTATE %s)", what, (int)len, msg,
-                        state ? state : "none");
-}
-
-/* Run a statement without parameters that returns nothing. */
-static int exec_cmd(PGconn *conn, const char *sql, const char *what, struct rp_error *err)
-{
-    PGresult *res = PQexec(conn, sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? RP_OK : pg_fail(err, conn, res, what);
-    PQclear(res);
-    return rc;
-}
-
-/* Run a query (parameters optional) that must return tuples; *out on success. */
-static int exec_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                      const char *what, PGresult **out, struct rp_error *err)
-{
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        int rc = pg_fail(err, conn, res, what);
-        PQclear(res);
-        return rc;
-    }
-    *out = res;
-    return RP_OK;
-}
-
 /* The highest applied migration; RP_EINVAL when the runner's table is missing. */
 static int read_schema_version(PGconn *conn, int *version, struct rp_error *err)
 {
     PGresult *res = NULL;
-    int rc = exec_query(conn, "SELECT to_regclass('public.schema_migrations') IS NOT NULL", 0, NULL,
-                        "look for schema_migrations", &res, err);
+    int rc = bk_pg_query(conn, "SELECT to_regclass('public.schema_migrations') IS NOT NULL", 0,
+                         NULL, "look for schema_migrations", &res, err);
     if (rc != RP_OK)
         return rc;
     int present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -118,8 +79,8 @@ static int read_schema_version(PGconn *conn, int *version, struct rp_error *err)
                             "postgres: no table public.schema_migrations: this is not a Rampart "
                             "database, or its migrations were never applied (start a Rampart "
                             "service against it, or check the conninfo's dbname)");
-    rc = exec_query(conn, "SELECT coalesce(max(version), 0) FROM public.schema_migrations", 0, NULL,
-                    "read schema_migrations", &res, err);
+    rc = bk_pg_query(conn, "SELECT coalesce(max(version), 0) FROM public.schema_migrations", 0,
+                     NULL, "read schema_migrations", &res, err);
     if (rc != RP_OK)
         return rc;
     *version = atoi(PQgetvalue(res, 0, 0));
@@ -132,12 +93,12 @@ static int read_schema_version(PGconn *conn, int *version, struct rp_error *err)
 static int list_tables(PGconn *conn, struct db_table **out, size_t *n, struct rp_error *err)
 {
     PGresult *res = NULL;
-    int rc = exec_query(conn,
-                        "SELECT c.relname, c.relkind, greatest(c.reltuples, 0)::bigint "
-                        "FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace "
-                        "WHERE ns.nspname = 'public' AND c.relkind IN ('r', 'p') "
-                        "AND NOT c.relispartition ORDER BY c.relname",
-                        0, NULL, "list the tables of schema public", &res, err);
+    int rc = bk_pg_query(conn,
+                         "SELECT c.relname, c.relkind, greatest(c.reltuples, 0)::bigint "
+                         "FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                         "WHERE ns.nspname = 'public' AND c.relkind IN ('r', 'p') "
+                         "AND NOT c.relispartition ORDER BY c.relname",
+                         0, NULL, "list the tables of schema public", &res, err);
     if (rc != RP_OK)
         return rc;
     int rows = PQntuples(res);
@@ -205,7 +166,7 @@ static int dump_table(PGconn *conn, const struct db_table *t, struct bk_writer *
 
     ident = PQescapeIdentifier(conn, t->name, strlen(t->name));
     if (!ident) {
-        rc = pg_fail(err, conn, NULL, copy_what);
+        rc = bk_pg_fail(err, conn, NULL, copy_what);
         goto out;
     }
     /* A partitioned table cannot be the source of COPY TO; a query over it can. */
@@ -218,7 +179,7 @@ static int dump_table(PGconn *conn, const struct db_table *t, struct bk_writer *
         progress(ud, what, 0, t->estimate, "rows");
     res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        rc = pg_fail(err, conn, res, copy_what);
+        rc = bk_pg_fail(err, conn, res, copy_what);
         goto out;
     }
     PQclear(res);
@@ -229,7 +190,7 @@ static int dump_table(PGconn *conn, const struct db_table *t, struct bk_writer *
         if (got == -1)
             break; /* end of the COPY: its final result follows */
         if (got < 0) {
-            rc = pg_fail(err, conn, NULL, copy_what);
+            rc = bk_pg_fail(err, conn, NULL, copy_what);
             goto out;
         }
         rc = bk_part_write(w, buf, (size_t)got, err);
@@ -242,7 +203,7 @@ static int dump_table(PGconn *conn, const struct db_table *t, struct bk_writer *
     }
     res = PQgetResult(conn);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = pg_fail(err, conn, res, copy_what);
+        rc = bk_pg_fail(err, conn, res, copy_what);
         goto out;
     }
     rc = bk_part_end(w, rows, NULL, err);
@@ -309,8 +270,8 @@ int bk_pg_dump(const char *conninfo, const char *snapshot, struct bk_writer *w,
                           snapshot);
         goto out;
     }
-    rc = exec_cmd(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                  "begin the snapshot transaction", err);
+    rc = bk_pg_cmd(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                   "begin the snapshot transaction", err);
     if (rc != RP_OK)
         goto out;
     if (snapshot) {
@@ -318,11 +279,11 @@ int bk_pg_dump(const char *conninfo, const char *snapshot, struct bk_writer *w,
          * and dashes, goes in as an escaped literal */
         char *lit = PQescapeLiteral(conn, snapshot, strlen(snapshot));
         char *sql = lit ? rp_xasprintf("SET TRANSACTION SNAPSHOT %s", lit) : NULL;
-        rc = sql ? exec_cmd(conn, sql,
-                            "import the snapshot given with --snapshot (is the session that "
-                            "exported it still in its transaction?)",
-                            err)
-                 : pg_fail(err, conn, NULL, "escape the snapshot id");
+        rc = sql ? bk_pg_cmd(conn, sql,
+                             "import the snapshot given with --snapshot (is the session that "
+                             "exported it still in its transaction?)",
+                             err)
+                 : bk_pg_fail(err, conn, NULL, "escape the snapshot id");
         free(sql);
         PQfreemem(lit);
         if (rc != RP_OK)
@@ -330,14 +291,14 @@ int bk_pg_dump(const char *conninfo, const char *snapshot, struct bk_writer *w,
     }
     /* As pg_dump does: a role's or server's statement / idle timeouts, meant for the services'
      * short statements, must not kill a COPY of a big table half-way. */
-    rc = exec_cmd(conn,
-                  "SET LOCAL statement_timeout = 0; "
-                  "SET LOCAL idle_in_transaction_session_timeout = 0",
-                  "disable the statement timeouts for the backup", err);
+    rc = bk_pg_cmd(conn,
+                   "SET LOCAL statement_timeout = 0; "
+                   "SET LOCAL idle_in_transaction_session_timeout = 0",
+                   "disable the statement timeouts for the backup", err);
     if (rc != RP_OK)
         goto out;
-    rc = exec_query(conn, "SELECT current_database()", 0, NULL, "read current_database()", &res,
-                    err);
+    rc = bk_pg_query(conn, "SELECT current_database()", 0, NULL, "read current_database()", &res,
+                     err);
     if (rc != RP_OK)
         goto out;
     dbname = rp_xstrdup(PQgetvalue(res, 0, 0));
@@ -354,8 +315,8 @@ int bk_pg_dump(const char *conninfo, const char *snapshot, struct bk_writer *w,
     if (rc != RP_OK)
         goto out;
 
-    rc = exec_query(conn, "SELECT installation_id::text FROM public.rampart_meta", 0, NULL,
-                    "read rampart_meta", &res, err);
+    rc = bk_pg_query(conn, "SELECT installation_id::text FROM public.rampart_meta", 0, NULL,
+                     "read rampart_meta", &res, err);
     if (rc != RP_OK)
         goto out;
     if (PQntuples(res) != 1) {
@@ -378,7 +339,7 @@ int bk_pg_dump(const char *conninfo, const char *snapshot, struct bk_writer *w,
         if (rc != RP_OK)
             goto out;
     }
-    rc = exec_cmd(conn, "COMMIT", "commit the snapshot transaction", err);
+    rc = bk_pg_cmd(conn, "COMMIT", "commit the snapshot transaction", err);
     if (rc != RP_OK)
         goto out;
 

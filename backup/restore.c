@@ -27,6 +27,7 @@
 #include <mongoc/mongoc.h>
 
 #include "backup.h"
+#include "pgutil.h"
 #include "rampart/mem.h"
 #include "rampart/mongo.h"
 #include "rampart/pg.h"
@@ -40,44 +41,6 @@
 #define BSON_DOC_CAP        (16 * 1024 * 1024 + 16 * 1024) /* MongoDB's document limit + slack */
 #define SERVER_SELECTION_MS 5000
 #define NAMES_LISTED        5 /* objects named in a "not empty" error */
-
-/* Fill `err` from a failed result or connection: "postgres: WHAT: message (SQLSTATE x)". */
-static int pg_fail(struct rp_error *err, PGconn *conn, const PGresult *res, const char *what)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
-    if (!msg || !*msg)
-        msg = PQerrorMessage(conn);
-    int code = PQstatus(conn) != CONNECTION_OK ? RP_EAGAIN
-               : state                         ? rp_pg_map_sqlstate(state)
-                                               : RP_EIO;
-    size_t len = strlen(msg);
-    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-        len--;
-    return rp_error_set(err, code, "postgres: %s: %.*s (SQLSTATE %s)", what, (int)len, msg,
-                        state ? state : "none");
-}
-
-static int exec_cmd(PGconn *conn, const char *sql, const char *what, struct rp_error *err)
-{
-    PGresult *res = PQexec(conn, sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? RP_OK : pg_fail(err, conn, res, what);
-    PQclear(res);
-    return rc;
-}
-
-static int exec_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                      const char *what, PGresult **out, struct rp_error *err)
-{
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        int rc = pg_fail(err, conn, res, what);
-        PQclear(res);
-        return rc;
-    }
-    *out = res;
-    return RP_OK;
-}
 
 /* "a, b, c and 4 more" from the first column of `res`. */
 static char *list_names(PGresult *res)
@@ -117,11 +80,11 @@ static int check_schema_version(const struct bk_manifest *m, const char *dir, in
 static int pg_prepare_target(PGconn *conn, int force, struct rp_error *err)
 {
     PGresult *res = NULL;
-    int rc = exec_query(conn,
-                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
-                        "ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
-                        "AND c.relkind IN ('r', 'p') ORDER BY 1",
-                        0, NULL, "list the tables of schema public", &res, err);
+    int rc = bk_pg_query(conn,
+                         "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+                         "ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                         "AND c.relkind IN ('r', 'p') ORDER BY 1",
+                         0, NULL, "list the tables of schema public", &res, err);
     if (rc != RP_OK)
         return rc;
     int n = PQntuples(res);
@@ -129,8 +92,8 @@ static int pg_prepare_target(PGconn *conn, int force, struct rp_error *err)
         char *names = list_names(res);
         PGresult *db = NULL;
         const char *dbname = "?";
-        if (exec_query(conn, "SELECT current_database()", 0, NULL, "read current_database()", &db,
-                       NULL) == RP_OK)
+        if (bk_pg_query(conn, "SELECT current_database()", 0, NULL, "read current_database()", &db,
+                        NULL) == RP_OK)
             dbname = PQgetvalue(db, 0, 0);
         rc = rp_error_set(err, RP_EEXIST,
                           "postgres: database %s is not empty: schema public has %d table(s) "
@@ -140,8 +103,8 @@ static int pg_prepare_target(PGconn *conn, int force, struct rp_error *err)
         PQclear(db);
         free(names);
     } else if (n > 0) {
-        rc = exec_cmd(conn, "DROP SCHEMA public CASCADE; CREATE SCHEMA public",
-                      "drop and recreate schema public (--force)", err);
+        rc = bk_pg_cmd(conn, "DROP SCHEMA public CASCADE; CREATE SCHEMA public",
+                       "drop and recreate schema public (--force)", err);
     }
     PQclear(res);
     return rc;
@@ -251,7 +214,7 @@ static int empty_tables(PGconn *conn, const struct bk_manifest *m, struct rp_err
             continue;
         char *ident = PQescapeIdentifier(conn, m->parts[i].object, strlen(m->parts[i].object));
         if (!ident) {
-            rc = pg_fail(err, conn, NULL, "quote a table name");
+            rc = bk_pg_fail(err, conn, NULL, "quote a table name");
             break;
         }
         if (rp_buf_printf(&b, "%spublic.%s", any ? ", " : "TRUNCATE ", ident) != RP_OK)
@@ -260,10 +223,10 @@ static int empty_tables(PGconn *conn, const struct bk_manifest *m, struct rp_err
         PQfreemem(ident);
     }
     if (rc == RP_OK && any)
-        rc = exec_cmd(conn, b.data,
-                      "empty the tables the migrations seeded (TRUNCATE); is a table of the "
-                      "archive missing from the migrations?",
-                      err);
+        rc = bk_pg_cmd(conn, b.data,
+                       "empty the tables the migrations seeded (TRUNCATE); is a table of the "
+                       "archive missing from the migrations?",
+                       err);
     rp_buf_cleanup(&b);
     return rc;
 }
@@ -282,7 +245,7 @@ static int copy_part(PGconn *conn, struct bk_reader *r, const struct bk_part_inf
     uint64_t rows = 0, next_report = PROGRESS_EVERY;
 
     if (!ident) {
-        rc = pg_fail(err, conn, NULL, copy_what);
+        rc = bk_pg_fail(err, conn, NULL, copy_what);
         goto out;
     }
     sql = rp_xasprintf("COPY public.%s FROM STDIN", ident);
@@ -290,7 +253,7 @@ static int copy_part(PGconn *conn, struct bk_reader *r, const struct bk_part_inf
         progress(ud, what, 0, p->count, "rows");
     res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
-        rc = pg_fail(err, conn, res, copy_what);
+        rc = bk_pg_fail(err, conn, res, copy_what);
         goto out;
     }
     PQclear(res);
@@ -304,7 +267,7 @@ static int copy_part(PGconn *conn, struct bk_reader *r, const struct bk_part_inf
         if (got == 0)
             break;
         if (PQputCopyData(conn, buf, (int)got) != 1) {
-            rc = pg_fail(err, conn, NULL, copy_what);
+            rc = bk_pg_fail(err, conn, NULL, copy_what);
             goto out;
         }
         for (const char *q = buf; (q = memchr(q, '\n', got - (size_t)(q - buf))) != NULL; q++)
@@ -316,12 +279,12 @@ static int copy_part(PGconn *conn, struct bk_reader *r, const struct bk_part_inf
     }
     in_copy = 0;
     if (PQputCopyEnd(conn, NULL) != 1) {
-        rc = pg_fail(err, conn, NULL, copy_what);
+        rc = bk_pg_fail(err, conn, NULL, copy_what);
         goto out;
     }
     res = PQgetResult(conn);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = pg_fail(err, conn, res, copy_what);
+        rc = bk_pg_fail(err, conn, res, copy_what);
         goto out;
     }
     if (progress)
@@ -347,18 +310,18 @@ out:
 static int set_sequences(PGconn *conn, struct rp_error *err)
 {
     PGresult *res = NULL;
-    int rc = exec_query(conn,
-                        "SELECT quote_ident(sn.nspname) || '.' || quote_ident(s.relname), "
-                        "quote_ident(t.relname), quote_ident(a.attname) "
-                        "FROM pg_class s JOIN pg_namespace sn ON sn.oid = s.relnamespace "
-                        "JOIN pg_depend d ON d.classid = 'pg_class'::regclass "
-                        "AND d.objid = s.oid AND d.refclassid = 'pg_class'::regclass "
-                        "AND d.deptype IN ('a', 'i') "
-                        "JOIN pg_class t ON t.oid = d.refobjid "
-                        "JOIN pg_namespace tn ON tn.oid = t.relnamespace "
-                        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
-                        "WHERE s.relkind = 'S' AND tn.nspname = 'public' ORDER BY 1",
-                        0, NULL, "list the sequences owned by columns", &res, err);
+    int rc = bk_pg_query(conn,
+                         "SELECT quote_ident(sn.nspname) || '.' || quote_ident(s.relname), "
+                         "quote_ident(t.relname), quote_ident(a.attname) "
+                         "FROM pg_class s JOIN pg_namespace sn ON sn.oid = s.relnamespace "
+                         "JOIN pg_depend d ON d.classid = 'pg_class'::regclass "
+                         "AND d.objid = s.oid AND d.refclassid = 'pg_class'::regclass "
+                         "AND d.deptype IN ('a', 'i') "
+                         "JOIN pg_class t ON t.oid = d.refobjid "
+                         "JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+                         "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
+                         "WHERE s.relkind = 'S' AND tn.nspname = 'public' ORDER BY 1",
+                         0, NULL, "list the sequences owned by columns", &res, err);
     if (rc != RP_OK)
         return rc;
     for (int i = 0; i < PQntuples(res) && rc == RP_OK; i++) {
@@ -372,7 +335,7 @@ static int set_sequences(PGconn *conn, struct rp_error *err)
         char *what = rp_xasprintf("set sequence %s to the largest %s.%s", seq, tbl, col);
         PGresult *r2 = NULL;
         const char *p1[] = {seq};
-        rc = exec_query(conn, sql, 1, p1, what, &r2, err);
+        rc = bk_pg_query(conn, sql, 1, p1, what, &r2, err);
         PQclear(r2);
         free(sql);
         free(what);
@@ -391,11 +354,11 @@ static int check_counts(PGconn *conn, const struct bk_manifest *m, struct rp_err
             continue;
         char *ident = PQescapeIdentifier(conn, p->object, strlen(p->object));
         if (!ident)
-            return pg_fail(err, conn, NULL, "quote a table name");
+            return bk_pg_fail(err, conn, NULL, "quote a table name");
         char *sql = rp_xasprintf("SELECT count(*) FROM public.%s", ident);
         char *what = rp_xasprintf("count the rows of table %s", p->object);
         PGresult *res = NULL;
-        rc = exec_query(conn, sql, 0, NULL, what, &res, err);
+        rc = bk_pg_query(conn, sql, 0, NULL, what, &res, err);
         if (rc == RP_OK) {
             uint64_t have = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
             if (have != p->count)
@@ -434,14 +397,14 @@ static int pg_restore(const char *archive, struct rp_pg *pg, const char *mig_dir
         goto out;
     conn = rp_pg_conn(pg); /* a reconnect during the migrations replaces it */
 
-    rc = exec_cmd(conn, "BEGIN", "begin the restore transaction", err);
+    rc = bk_pg_cmd(conn, "BEGIN", "begin the restore transaction", err);
     if (rc != RP_OK)
         goto out;
     in_tx = 1;
-    rc = exec_cmd(conn,
-                  "SET LOCAL statement_timeout = 0; "
-                  "SET LOCAL idle_in_transaction_session_timeout = 0",
-                  "disable the statement timeouts for the restore", err);
+    rc = bk_pg_cmd(conn,
+                   "SET LOCAL statement_timeout = 0; "
+                   "SET LOCAL idle_in_transaction_session_timeout = 0",
+                   "disable the statement timeouts for the restore", err);
     if (rc == RP_OK)
         rc = empty_tables(conn, m, err);
     if (rc != RP_OK)
@@ -465,7 +428,7 @@ static int pg_restore(const char *archive, struct rp_pg *pg, const char *mig_dir
     if (rc == RP_OK)
         rc = check_counts(conn, m, err);
     if (rc == RP_OK)
-        rc = exec_cmd(conn, "COMMIT", "commit the restore transaction", err);
+        rc = bk_pg_cmd(conn, "COMMIT", "commit the restore transaction", err);
     in_tx = 0;
 out:
     if (in_tx) {
