@@ -19,6 +19,9 @@ rp_clean_mongoc_shm
 step "format check"
 scripts/format.sh --check
 
+step "deployments validated offline: docker-compose.yml (docker-compose config + rules), deploy/k8s against Kubernetes and operator CRD schemas, kustomize build"
+scripts/check-deploy.sh
+
 step "release build (-Werror)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_WERROR=ON >/dev/null
 ninja -C build >/dev/null
