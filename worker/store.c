@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <mongoc/mongoc.h>
+#include <sodium.h>
 
 #include "consumer.h"
 #include "rampart/log.h"
@@ -200,7 +201,11 @@ static int ensure_mongo(struct store *st, struct rp_error *err)
     st->client = rp_mongo_acquire(st->mongo);
     st->coll = rp_mongo_collection(st->mongo, st->client, RESULTS);
     create_indexes(st);
-    st->next_retention = wrk_now_ms(); /* once at start, then every period */
+    /* The first delete waits a random 1 to 60 minutes, then it runs every period: on FerretDB a
+     * delete with a filter scans and decodes the whole collection (tens of seconds at 100,000
+     * results, measured after a restore), which at start would hold up the first results of
+     * every copy that a rolling update or a restore restarts at once. */
+    st->next_retention = wrk_now_ms() + 60 * 1000 + (long long)randombytes_uniform(59 * 60 * 1000);
     return RP_OK;
 }
 
