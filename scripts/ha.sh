@@ -13,7 +13,14 @@
 #   scripts/ha.sh restart NAME   stop (clean) then start one process
 #   scripts/ha.sh promote        pg_ctl promote the standby (pg2; pg1 after a rejoin)
 #   scripts/ha.sh rejoin pg1     make a stopped PostgreSQL node a standby of the other (base backup)
+#   scripts/ha.sh cut NAME       cut a process in the network namespace off the network (worker2)
+#   scripts/ha.sh heal NAME      reconnect it
 #   scripts/ha.sh wipe           stop, then delete .run/ha
+#
+# RAMPART_HA_NETNS=auto|on|off (default auto: on when root and `ip netns add` works): worker2
+# runs in its own network namespace rpha<BASE>, joined to the host by a veth pair (host side
+# 10.231.X.1, namespace side 10.231.X.2, X = BASE/1000 % 250); every server also listens on
+# 10.231.X.1, so `cut worker2` takes that worker off the network while the rest keeps running.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -41,6 +48,19 @@ declare -A DIST=([rmq1]=$((BASE + 673)) [rmq2]=$((BASE + 683)) [rmq3]=$((BASE + 
 EPMD_PORT=$((BASE + 369))
 SMTP_PORT=$((BASE + 2025)) # nothing listens there unless a test starts a mail catcher
 SERVICES=(dashboard scheduler worker mailer connector)
+
+# ---- network namespace (RAMPART_HA_NETNS) -----------------------------------------------------
+# Decided at `start` and remembered in $HA/netns (the namespace's name) until `stop`, so every
+# other command sees the topology as it was started.
+NETNS_MODE=${RAMPART_HA_NETNS:-auto}
+NS=rpha$BASE
+NS_X=$((BASE / 1000 % 250))
+NS_HOST_IP=10.231.$NS_X.1 # the host side: every server listens here too
+NS_IP=10.231.$NS_X.2      # the namespace side: the address of its processes
+NS_NET=10.231.$NS_X.0/30
+VETH_H=${NS}h
+VETH_N=${NS}n
+NS_PROCS=(worker2) # the processes that run in the namespace (what `cut` and `heal` accept)
 INFRA=(pg1 pg2 rmq1 rmq2 rmq3 ferret1 ferret2)
 ALL=("${INFRA[@]}")
 for s in "${SERVICES[@]}"; do ALL+=("${s}1" "${s}2"); done
@@ -86,34 +106,78 @@ kill_wait() { # kill_wait PID SECONDS: TERM, wait, then KILL
     while alive "$pid"; do sleep 0.05; done
 }
 
+# ---- network namespace ------------------------------------------------------------------------
+ns_on() { [ -s "$HA/netns" ]; }
+ns_exists() { [ -e "/run/netns/$NS" ]; }
+in_ns() { # in_ns NAME: NAME runs in the namespace
+    local p
+    ns_on || return 1
+    for p in "${NS_PROCS[@]}"; do [ "$p" = "$1" ] && return 0; done
+    return 1
+}
+host_of() { if in_ns "$1"; then echo "$NS_IP"; else echo 127.0.0.1; fi; }
+ns_cut() { # the namespace side of the veth is down
+    ns_exists && ! ip -n "$NS" -o link show "$VETH_N" 2>/dev/null | grep -q '[<,]UP[,>]'
+}
+ns_decide() { # at start: on or off, from RAMPART_HA_NETNS (dies when `on` cannot be had)
+    local want=on had=off created='' n
+    ns_on && had=on
+    case $NETNS_MODE in
+    off) want=off ;;
+    on | auto)
+        if ! ns_exists; then
+            if [ "$(id -u)" != 0 ]; then
+                want=off
+            elif ip netns add "$NS" 2>/dev/null; then
+                created=1
+            else
+                want=off
+            fi
+            [ "$want:$NETNS_MODE" = off:on ] && rp_die "RAMPART_HA_NETNS=on: cannot create the network namespace $NS ('ip netns add' needs root and netns support)"
+        fi ;;
+    *) rp_die "RAMPART_HA_NETNS must be auto, on or off (not '$NETNS_MODE')" ;;
+    esac
+    if [ "$want" != "$had" ]; then
+        for n in "${ALL[@]}"; do
+            owned "$(pid_now "$n")" || continue
+            [ -z "$created" ] || ip netns del "$NS" 2>/dev/null || true
+            rp_die "the topology runs with its network namespace $had: stop it first (scripts/ha.sh stop)"
+        done
+    fi
+    if [ "$want" = on ]; then echo "$NS" >"$HA/netns"; else ns_down; fi
+}
+ns_up() { # create (or reuse) the namespace and the veth pair, both sides up
+    ns_on || return 0
+    ns_exists || ip netns add "$NS"
+    if ! ip link show "$VETH_H" >/dev/null 2>&1; then
+        ip link add "$VETH_H" type veth peer name "$VETH_N" netns "$NS"
+    fi
+    ip addr replace "$NS_HOST_IP/30" dev "$VETH_H"
+    ip link set "$VETH_H" up
+    ip -n "$NS" link set lo up
+    ip -n "$NS" addr replace "$NS_IP/30" dev "$VETH_N"
+    ip -n "$NS" link set "$VETH_N" up
+}
+ns_down() { # remove the namespace (which removes the veth pair) and the state file
+    if ns_exists; then ip netns del "$NS" 2>/dev/null || true; fi
+    if ip link show "$VETH_H" >/dev/null 2>&1; then ip link del "$VETH_H" 2>/dev/null || true; fi
+    rm -f "$HA/netns"
+}
+
 # ---- PostgreSQL: pg1 primary, pg2 standby made with pg_basebackup -R ------------------------
 # Runs as `postgres`; when .run is not reachable by that user the data lives in /var/tmp and
 # .run/ha/pg is a link to it (as in servers.sh).
 pg_dir() { echo "$HA/pg"; }
 pg_as() { runuser -u postgres -- "$@"; }
 pg_data() { echo "$(pg_dir)/$1/data"; }
-pg_prepare_dir() {
-    local d
-    d=$(pg_dir)
-    [ -e "$d" ] && return 0
-    mkdir -p "$HA"
-    if runuser -u postgres -- test -x "$HA" 2>/dev/null; then
-        mkdir -p "$d"
-    else
-        local alt
-        alt=/var/tmp/rampart-ha-pg-$(echo "$HA" | md5sum | cut -c1-12)
-        mkdir -p "$alt"
-        ln -s "$alt" "$d"
-    fi
-    chown postgres:postgres "$d/"
-}
+pg_prepare_dir() { rp_pg_prepare_dir "$(pg_dir)" rampart-ha-pg; }
 pg_conf() { # pg_conf NAME: the settings that differ per node
     local d
     d=$(pg_dir)/$1
     mkdir -p "$d/sock" && chown postgres:postgres "$d/sock"
     cat <<CONF
 # rampart ha.sh ($1)
-listen_addresses = '127.0.0.1'
+include_if_exists 'ha-net.conf'
 port = ${PORT[$1]}
 unix_socket_directories = '$d/sock'
 CONF
@@ -126,10 +190,66 @@ pg_role() {
         "SELECT pg_is_in_recovery()" 2>/dev/null) || { echo "-"; return; }
     [ "$r" = t ] && echo standby || echo primary
 }
+# Synchronous replication while a standby streams: a commit returns once the standby has the WAL,
+# so promoting it loses no committed transaction (as CloudNativePG's synchronous standby in
+# deploy/k8s). With no standby (before it is made, after a promotion) the primary runs
+# asynchronous until one (re)joins, as Patroni's non-strict synchronous mode does: otherwise
+# every commit would wait for a standby that is not there. ALTER SYSTEM writes no WAL, so it
+# works on a primary whose commits are waiting.
+pg_sync() { # pg_sync NAME on|off: set NAME's synchronous_standby_names ('*' or empty)
+    local v=''
+    [ "$2" = on ] && v='*'
+    "$PG_BIN/psql" -h 127.0.0.1 -p "${PORT[$1]}" -U postgres -d postgres -qtAc \
+        "ALTER SYSTEM SET synchronous_standby_names = '$v'" -c "SELECT pg_reload_conf()" >/dev/null
+}
+pg_streaming() { # pg_streaming PRIMARY: a standby streams from it
+    [ "$("$PG_BIN/psql" -h 127.0.0.1 -p "${PORT[$1]}" -U postgres -d postgres -qtAc \
+        "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null)" -ge 1 ] 2>/dev/null
+}
+pg_sync_when_streaming() { # pg_sync_when_streaming PRIMARY: synchronous once a standby streams
+    for _ in $(seq 300); do
+        if pg_streaming "$1"; then pg_sync "$1" on; return 0; fi
+        sleep 0.1
+    done
+    rp_die "no standby streams from $1 after 30 s: left asynchronous"
+}
+pg_net_conf() { # pg_net_conf NAME: listen_addresses (+ the host side of the veth) and pg_hba
+    local data hba line
+    data=$(pg_data "$1")
+    line="include_if_exists 'ha-net.conf'"
+    # the include must be the last word on listen_addresses (a node made by pg_basebackup has
+    # the conf of the other one, then its own block; older data directories had the setting)
+    if [ "$(grep -E "^(listen_addresses|include_if_exists 'ha-net.conf')" "$data/postgresql.conf" | tail -1)" != "$line" ]; then
+        echo "$line" >>"$data/postgresql.conf"
+    fi
+    if ns_on; then
+        echo "listen_addresses = '127.0.0.1,$NS_HOST_IP'" >"$data/ha-net.conf"
+        hba="host all all $NS_NET trust"
+        grep -qxF "$hba" "$data/pg_hba.conf" || echo "$hba" >>"$data/pg_hba.conf"
+    else
+        echo "listen_addresses = '127.0.0.1'" >"$data/ha-net.conf"
+    fi
+    chown postgres:postgres "$data/ha-net.conf"
+}
+pg_wait_reaped() { # pg_wait_reaped NAME: wait until a killed postmaster of NAME is reaped
+    # A postmaster killed with -9 is a zombie until init reaps it (measured: 1.4 s here), and
+    # PostgreSQL takes the pid in its lock files (postmaster.pid, the socket's .lock) for a
+    # running server until then: a `restart` or `rejoin` right after `kill` would fail.
+    local f pid
+    for f in "$(pg_data "$1")/postmaster.pid" "$(pg_dir)/$1"/sock/.s.PGSQL.*.lock; do
+        pid=$(head -1 "$f" 2>/dev/null) || continue
+        [ -n "$pid" ] || continue
+        for _ in $(seq 100); do
+            if [ -e "/proc/$pid" ] && ! alive "$pid"; then sleep 0.1; else break; fi
+        done
+    done
+}
 pg_start_node() {
     local n=$1 data
     data=$(pg_data "$n")
     if alive "$(pg_pid "$n")"; then return 0; fi
+    pg_wait_reaped "$n"
+    pg_net_conf "$n"
     pg_as "$PG_BIN/pg_ctl" -D "$data" -l "$(pg_dir)/$n/server.log" -w -t 60 start >/dev/null || {
         tail -20 "$(pg_dir)/$n/server.log" >&2
         rp_die "PostgreSQL $n did not start (log: $(pg_dir)/$n/server.log)"
@@ -149,7 +269,7 @@ start_pg1() {
             cat <<CONF
 max_connections = 300
 fsync = off
-synchronous_commit = off
+synchronous_commit = on
 full_page_writes = on
 wal_level = replica
 max_wal_senders = 10
@@ -168,6 +288,7 @@ CONF
     fi
     pg_start_node pg1
     [ -f "$data/standby.signal" ] && return 0
+    pg_sync pg1 off # until pg2 streams (pg_sync_when_streaming)
     local db
     for db in rampart ferretdb; do
         "$PG_BIN/psql" -h 127.0.0.1 -p "${PORT[pg1]}" -U postgres -d postgres -qtAc \
@@ -237,20 +358,32 @@ start_rmq_node() {
         (umask 077 && head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$HA/rabbit-home/.erlang.cookie")
         chmod 400 "$HA/rabbit-home/.erlang.cookie"
     fi
-    if [ ! -f "$d/rabbitmq.conf" ]; then
-        cat >"$d/rabbitmq.conf" <<CONF
-listeners.tcp.default = 127.0.0.1:${PORT[$n]}
+    # written at every start: the second listener follows the network namespace setting
+    {
+        echo "listeners.tcp.default = 127.0.0.1:${PORT[$n]}"
+        if ns_on; then echo "listeners.tcp.2 = $NS_HOST_IP:${PORT[$n]}"; fi
+        cat <<CONF
 disk_free_limit.absolute = 50MB
 log.console = false
 log.file.level = warning
-heartbeat = 10
+heartbeat = 5
 loopback_users = none
 cluster_partition_handling = pause_minority
 CONF
+    } >"$d/rabbitmq.conf"
+    if [ ! -f "$d/enabled_plugins" ]; then
         echo '[].' >"$d/enabled_plugins"
         : >"$d/rabbitmq-env.conf"
-        echo '[].' >"$d/advanced.config"
     fi
+    # TCP_USER_TIMEOUT (Linux: IPPROTO_TCP 6, option 18) of 5 s on client connections: data
+    # the broker sent (deliveries, heartbeats) unacknowledged for 5 s closes the connection,
+    # so the unacked jobs of a worker cut off the network are requeued about 5 s after the
+    # cut. The AMQP heartbeat alone took 11-16 s (measured, heartbeat 5 s).
+    cat >"$d/advanced.config" <<'ERL'
+[{rabbit, [{tcp_listen_options, [{backlog, 128}, {nodelay, true}, {linger, {true, 0}},
+                                 {exit_on_close, false},
+                                 {raw, 6, 18, <<5000:32/native>>}]}]}].
+ERL
     if alive "$(rmq_pid "$n")"; then return 0; fi
     (rmq_env "$n" && /usr/lib/rabbitmq/bin/rabbitmq-server -detached >/dev/null 2>&1)
 }
@@ -321,8 +454,12 @@ stop_ferret2() { stop_ferret ferret2; }
 
 # ---- HAProxy: dashboards (HTTP, /readyz) and FerretDB (TCP) ---------------------------------
 start_haproxy() {
-    local cfg=$HA/haproxy.cfg
-    sed -e "s|@SOCK@|$HA/haproxy.sock|" -e "s|@LB@|${PORT[haproxy]}|" \
+    local cfg=$HA/haproxy.cfg ns_bind=(-e '/^ *@NS_BIND_API@$/d' -e '/^ *@NS_BIND_MONGO@$/d')
+    if ns_on; then
+        ns_bind=(-e "s|@NS_BIND_API@|bind $NS_HOST_IP:${PORT[haproxy]}|"
+            -e "s|@NS_BIND_MONGO@|bind $NS_HOST_IP:${PORT[mongo_lb]}|")
+    fi
+    sed "${ns_bind[@]}" -e "s|@SOCK@|$HA/haproxy.sock|" -e "s|@LB@|${PORT[haproxy]}|" \
         -e "s|@D1@|${PORT[dashboard1]}|" -e "s|@D2@|${PORT[dashboard2]}|" \
         -e "s|@MONGO@|${PORT[mongo_lb]}|" -e "s|@F1@|${PORT[ferret1]}|" -e "s|@F2@|${PORT[ferret2]}|" \
         "$RP_ROOT/scripts/ha/haproxy.cfg.in" >"$cfg"
@@ -356,17 +493,27 @@ secrets() {
     set +a
 }
 start_svc() { # start_svc NAME (dashboard1, worker2, ...)
-    local n=$1 s=${1%[12]}
+    local n=$1 s=${1%[12]} host=127.0.0.1 pg=$PG_URL amqp=$AMQP_URLS mongo=$MONGO_URL lb=$LB_URL
+    local smtp=smtp://127.0.0.1:$SMTP_PORT exec=()
     alive "$(pid_of "$n")" && return 0
     secrets
-    RAMPART_HA_OWNER=$HA RAMPART_INSTANCE=ha-$n RAMPART_HTTP_LISTEN=127.0.0.1:${PORT[$n]} \
-        RAMPART_PG_URL=$PG_URL RAMPART_AMQP_URLS=$AMQP_URLS RAMPART_MONGO_URL=$MONGO_URL \
-        RAMPART_PUBLIC_URL=$LB_URL RAMPART_TRUST_PROXY=true RAMPART_READY_CHECK_INTERVAL=1s \
-        RAMPART_SMTP_URL=smtp://127.0.0.1:$SMTP_PORT RAMPART_LOG_LEVEL=warn \
-        nohup "$RP_ROOT/build/$s/rampart-$s" >>"$LOGS/$n.log" 2>&1 </dev/null &
+    if in_ns "$n"; then
+        # in the namespace: the servers are on the host side of the veth; `ip netns exec`
+        # execs the command, so $! is the service's own pid
+        host=$NS_IP exec=(ip netns exec "$NS")
+        pg=${pg//127.0.0.1/$NS_HOST_IP} amqp=${amqp//127.0.0.1/$NS_HOST_IP}
+        mongo=${mongo//127.0.0.1/$NS_HOST_IP} lb=${lb//127.0.0.1/$NS_HOST_IP}
+        smtp=${smtp//127.0.0.1/$NS_HOST_IP}
+    fi
+    RAMPART_HA_OWNER=$HA RAMPART_INSTANCE=ha-$n RAMPART_HTTP_LISTEN=$host:${PORT[$n]} \
+        RAMPART_PG_URL=$pg RAMPART_AMQP_URLS=$amqp RAMPART_MONGO_URL=$mongo \
+        RAMPART_PUBLIC_URL=$lb RAMPART_TRUST_PROXY=true RAMPART_READY_CHECK_INTERVAL=1s \
+        RAMPART_SMTP_URL=$smtp RAMPART_LOG_LEVEL=warn \
+        nohup "${exec[@]}" "$RP_ROOT/build/$s/rampart-$s" >>"$LOGS/$n.log" 2>&1 </dev/null &
     echo $! >"$PIDS/$n.pid"
 }
-svc_ready() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:${PORT[$1]}/readyz")" = 200 ]; }
+svc_url() { echo "http://$(host_of "$1"):${PORT[$1]}/readyz"; }
+svc_ready() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$(svc_url "$1")")" = 200 ]; }
 wait_svc() {
     local n=$1
     for _ in $(seq 600); do
@@ -374,7 +521,7 @@ wait_svc() {
         alive "$(pid_of "$n")" || { tail -5 "$LOGS/$n.log" >&2; rp_die "$n exited (log: $LOGS/$n.log)"; }
         sleep 0.1
     done
-    rp_die "$n not ready within 60 s: $(curl -s -m 2 "http://127.0.0.1:${PORT[$n]}/readyz") (log: $LOGS/$n.log)"
+    rp_die "$n not ready within 60 s: $(curl -s -m 2 "$(svc_url "$n")") (log: $LOGS/$n.log)"
 }
 stop_svc() { kill_wait "$(pid_of "$1")" 40; rm -f "$PIDS/$1.pid"; }
 
@@ -382,6 +529,18 @@ stop_svc() { kill_wait "$(pid_of "$1")" 40; rm -f "$PIDS/$1.pid"; }
 is_svc() { case ${1%[12]} in dashboard | scheduler | worker | mailer | connector) return 0 ;; esac; return 1; }
 start_one() {
     if is_svc "$1"; then start_svc "$1"; wait_svc "$1"; else "start_$1"; fi
+    case $1 in dashboard1 | dashboard2) wait_lb_up "$1" ;; esac
+}
+# A restarted dashboard counts as back once HAProxy sends it requests again (2 passed checks,
+# 500 ms apart), not when its own /readyz turns 200: a rolling update that stops the other copy
+# in between leaves HAProxy with no server (measured: 6 requests answered 503).
+wait_lb_up() {
+    alive "$(pid_of haproxy)" || return 0
+    for _ in $(seq 100); do
+        [ "$(haproxy_state "dashboards/$1")" = UP ] && return 0
+        sleep 0.1
+    done
+    rp_die "HAProxy does not see $1 UP 10 s after it became ready"
 }
 stop_one() {
     if is_svc "$1"; then stop_svc "$1"; else "stop_$1"; fi
@@ -397,6 +556,7 @@ state_of() {
     local n=$1 pid
     pid=$(pid_now "$n")
     alive "$pid" || { echo down; return; }
+    if in_ns "$n" && ns_cut; then echo "cut (network down)"; return; fi
     case $n in
     pg1 | pg2) if pg_ready "$n"; then pg_role "$n"; else echo "not ready"; fi ;;
     rmq1 | rmq2 | rmq3) if rp_port_open "${PORT[$n]}"; then echo running; else echo starting; fi ;;
@@ -432,9 +592,15 @@ case $cmd in
 start)
     rp_clean_mongoc_shm
     t_all=$(date +%s%N)
+    ns_decide
+    if ns_on; then
+        t0=$(date +%s%N); ns_up
+        say_ms "$t0" "network namespace $NS up: host $NS_HOST_IP <-> $NS_IP (${NS_PROCS[*]})"
+    fi
     t0=$(date +%s%N); start_pg1; start_pg2
     for _ in $(seq 100); do pg_ready pg2 && break; sleep 0.1; done
-    say_ms "$t0" "postgresql primary ${PORT[pg1]} + standby ${PORT[pg2]} up"
+    if [ "$(pg_role pg1)" = primary ]; then pg_sync_when_streaming pg1; fi
+    say_ms "$t0" "postgresql primary ${PORT[pg1]} + synchronous standby ${PORT[pg2]} up"
     t0=$(date +%s%N); start_rabbitmq; say_ms "$t0" "rabbitmq cluster of 3 running"
     t0=$(date +%s%N); start_ferret1; start_ferret2; say_ms "$t0" "ferretdb x2 up"
     t0=$(date +%s%N); start_haproxy; say_ms "$t0" "haproxy up"
@@ -453,11 +619,14 @@ stop)
     stop_haproxy; stop_ferret1; stop_ferret2
     stop_rmq3; stop_rmq2; stop_rmq1; stop_epmd
     stop_pg2; stop_pg1
+    ns_down
     rp_clean_mongoc_shm
     say_ms "$t0" "HA topology stopped" ;;
 status) table ;;
 env)
     secrets
+    ns='' target=127.0.0.1 cuttable=''
+    if ns_on; then ns=$NS target=$NS_HOST_IP cuttable=${NS_PROCS[*]}; fi
     cat <<ENV
 export RAMPART_HA_URL='$LB_URL'
 export RAMPART_HA_DASHBOARDS='http://127.0.0.1:${PORT[dashboard1]},http://127.0.0.1:${PORT[dashboard2]}'
@@ -471,8 +640,25 @@ export RAMPART_HA_ADMIN_EMAIL='$RAMPART_ADMIN_EMAIL'
 export RAMPART_HA_ADMIN_PASSWORD='$RAMPART_ADMIN_PASSWORD'
 export RAMPART_HA_SECRET_KEY='$RAMPART_SECRET_KEY'
 export RAMPART_HA_SCRIPT='$RP_ROOT/scripts/ha.sh'
+export RAMPART_HA_SMTP_PORT='$SMTP_PORT'
+export RAMPART_HA_NETNS='$ns'
+export RAMPART_HA_TARGET_IP='$target'
+export RAMPART_HA_CUTTABLE='$cuttable'
 ENV
     ;;
+cut | heal)
+    (($# == 1)) || rp_die "usage: ha.sh $cmd NAME"
+    known "$1"
+    ns_on || rp_die "no network namespace (RAMPART_HA_NETNS=off, or not root): nothing can be cut"
+    in_ns "$1" || rp_die "$1 does not run in the network namespace $NS (only: ${NS_PROCS[*]})"
+    ns_exists || rp_die "the network namespace $NS does not exist (is the topology started?)"
+    if [ "$cmd" = cut ]; then
+        ip -n "$NS" link set "$VETH_N" down
+        rp_say "$1 cut off the network: $VETH_N ($NS_IP) down in $NS"
+    else
+        ip -n "$NS" link set "$VETH_N" up
+        rp_say "$1 back on the network: $VETH_N ($NS_IP) up in $NS"
+    fi ;;
 kill)
     (($# == 1)) || rp_die "usage: ha.sh kill NAME"
     known "$1"
@@ -495,7 +681,9 @@ promote)
     [ "$sb" = pg1 ] && other=pg2
     [ "$(pg_role "$other")" = primary ] && rp_die "$other is a running primary: promoting $sb would make two"
     pg_as "$PG_BIN/pg_ctl" -D "$(pg_data "$sb")" -w -t 30 promote >/dev/null
-    say_ms "$t0" "$sb promoted: $(pg_role "$sb")" ;;
+    # its configuration came from the old primary (pg_basebackup): no standby yet, asynchronous
+    pg_sync "$sb" off
+    say_ms "$t0" "$sb promoted: $(pg_role "$sb") (asynchronous until a standby rejoins)" ;;
 rejoin)
     # rejoin NAME: a PostgreSQL node that is down comes back as a standby of the other one
     if (($# != 1)) || { [ "$1" != pg1 ] && [ "$1" != pg2 ]; }; then rp_die "usage: ha.sh rejoin pg1|pg2"; fi
@@ -506,12 +694,13 @@ rejoin)
     stop_pg "$1"
     pg_make_standby "$1" "$other"
     pg_start_node "$1"
-    say_ms "$t0" "$1 is a standby of $other again: $(pg_role "$1")" ;;
+    pg_sync_when_streaming "$other"
+    say_ms "$t0" "$1 is a synchronous standby of $other again: $(pg_role "$1")" ;;
 wipe)
     "$0" stop
     if [ -L "$HA/pg" ]; then rm -rf "$(readlink "$HA/pg")"; fi
     rm -rf "$HA" ;;
 *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac

@@ -28,6 +28,26 @@ rp_wait_port() {
 
 rp_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# rp_pg_prepare_dir DIR TAG: create DIR for PostgreSQL's files, owned by `postgres` (PostgreSQL
+# refuses to run as root). When the parent of DIR is not reachable by that user (a checkout under
+# a private directory such as /root), the files live in /var/tmp/TAG-<hash of the parent> and
+# DIR is a link to it. Nothing is done when DIR exists.
+rp_pg_prepare_dir() {
+    local d=$1 tag=$2 parent
+    parent=${d%/*}
+    [ -e "$d" ] && return 0
+    mkdir -p "$parent"
+    if runuser -u postgres -- test -x "$parent" 2>/dev/null; then
+        mkdir -p "$d"
+    else
+        local alt
+        alt=/var/tmp/$tag-$(echo "$parent" | md5sum | cut -c1-12)
+        mkdir -p "$alt"
+        ln -s "$alt" "$d"
+    fi
+    chown postgres:postgres "$d/"
+}
+
 # libmongoc keeps per-process counters in /dev/shm/mongoc-PID and removes the file at exit; a
 # process killed with -9 (the fault tests do that) leaves it behind, and a later process that
 # gets the same pid prints a warning to stderr at load time. Remove those of dead processes.

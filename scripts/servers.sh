@@ -25,21 +25,7 @@ pg_dir() { echo "$RP_RUN/postgres"; }
 pg_as() { runuser -u postgres -- "$@"; }
 pg_ctl_() { pg_as "$PG_BIN/pg_ctl" -D "$(pg_dir)/data" "$@"; }
 
-pg_prepare_dir() {
-    local d
-    d=$(pg_dir)
-    [ -e "$d" ] && return 0
-    mkdir -p "$RP_RUN"
-    if runuser -u postgres -- test -x "$RP_RUN" 2>/dev/null; then
-        mkdir -p "$d"
-    else
-        local alt
-        alt=/var/tmp/rampart-pg-$(echo "$RP_RUN" | md5sum | cut -c1-12)
-        mkdir -p "$alt"
-        ln -s "$alt" "$d"
-    fi
-    chown postgres:postgres "$d/"
-}
+pg_prepare_dir() { rp_pg_prepare_dir "$(pg_dir)" rampart-pg; }
 
 start_postgres() {
     [ -n "$PG_BIN" ] || rp_die "PostgreSQL is not installed (run scripts/deps.sh)"

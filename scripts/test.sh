@@ -86,6 +86,9 @@ tests/alerts/run.sh build-asan
 step "backup round trip: 100,000 runs through the API and the pipeline, backed up while it runs, both databases wiped, restored, compared, services on the restored data (release build)"
 tests/backup/run.sh build
 
+step "high availability: the HA topology of scripts/ha.sh (PostgreSQL primary + synchronous standby, 3 RabbitMQ nodes, 2 FerretDB, HAProxy, 2 of every service) under steady load; kill -9 of each kind of process, standby promotion, a worker cut off the network, a rolling update, two dashboards on one database (release build)"
+tests/ha/run.sh
+
 step "dashboard API fuzzed from its OpenAPI document (schemathesis): no 5xx, answers as documented"
 tests/api/schemathesis/run.sh build
 

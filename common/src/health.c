@@ -93,9 +93,14 @@ static enum MHD_Result serve_readyz(struct rp_health *h, struct MHD_Connection *
     unsigned code = MHD_HTTP_SERVICE_UNAVAILABLE;
     if (draining) {
         (void)rp_buf_printf(&b, "{\"status\":\"draining\",\"reason\":\"shutting down\"}\n");
-    } else if (h->ready) {
+    } else if (h->ready && !h->reason) {
         code = MHD_HTTP_OK;
         (void)rp_buf_printf(&b, "{\"status\":\"ready\"}\n");
+    } else if (h->ready) { /* ready, with a degraded dependency */
+        code = MHD_HTTP_OK;
+        (void)rp_buf_printf(&b, "{\"status\":\"degraded\",\"reason\":\"");
+        (void)rp_json_escape(&b, h->reason);
+        (void)rp_buf_printf(&b, "\"}\n");
     } else {
         (void)rp_buf_printf(&b, "{\"status\":\"not ready\",\"reason\":\"");
         (void)rp_json_escape(&b, h->reason ? h->reason : "unknown");

@@ -29,6 +29,7 @@ struct check {
     void *ud;
     struct rp_series *up;
     struct rp_series *seconds;
+    int degrades; /* a failure leaves the service ready, degraded (rp_service_check_degrades) */
 };
 
 struct rp_service {
@@ -185,6 +186,18 @@ void rp_service_add_check_owned(struct rp_service *svc, const char *name, rp_che
         name);
 }
 
+void rp_service_check_degrades(struct rp_service *svc, const char *name)
+{
+    for (size_t i = 0; i < svc->nchecks; i++) {
+        if (strcmp(svc->checks[i].name, name) == 0) {
+            svc->checks[i].degrades = 1;
+            return;
+        }
+    }
+    rp_log(RP_LOG_FATAL, NULL, "rp_service_check_degrades: no check named %s", name);
+    abort();
+}
+
 void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud)
 {
     svc->drain = fn;
@@ -195,7 +208,7 @@ static void run_checks(struct rp_service *svc)
 {
     char reason[512] = "";
     size_t used = 0;
-    int ready = 1;
+    int ready = 1, degraded = 0;
     for (size_t i = 0; i < svc->nchecks && !rp_signals_draining(); i++) {
         struct check *c = &svc->checks[i];
         struct rp_error e = {0};
@@ -204,7 +217,10 @@ static void run_checks(struct rp_service *svc)
         rp_series_observe(c->seconds, now_s() - t0);
         rp_series_set(c->up, rc == RP_OK);
         if (rc != RP_OK) {
-            ready = 0;
+            if (c->degrades)
+                degraded = 1;
+            else
+                ready = 0;
             int n = snprintf(reason + used, sizeof(reason) - used, "%s%s: %s", used ? "; " : "",
                              c->name, e.msg[0] ? e.msg : rp_strerror(rc));
             if (n > 0)
@@ -213,10 +229,13 @@ static void run_checks(struct rp_service *svc)
     }
     if (rp_signals_draining())
         return;
-    rp_health_set_ready(svc->health, ready, ready ? NULL : reason);
+    /* ready with a reason: degraded (a failed check that rp_service_check_degrades marked) */
+    rp_health_set_ready(svc->health, ready, ready && !degraded ? NULL : reason);
     rp_series_set(svc->ready_gauge, ready);
-    if (ready && svc->was_ready != 1)
+    if (ready && !degraded && (svc->was_ready != 1 || svc->last_reason[0]))
         rp_info("ready");
+    else if (ready && degraded && (svc->was_ready != 1 || strcmp(reason, svc->last_reason) != 0))
+        rp_warn("ready, degraded: %s", reason);
     else if (!ready && (svc->was_ready != 0 || strcmp(reason, svc->last_reason) != 0))
         rp_warn("not ready: %s", reason);
     svc->was_ready = ready;

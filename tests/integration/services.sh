@@ -146,6 +146,25 @@ help_lists_settings() {
     check "$svc: --version" bash -c "'$bin' --version | grep -q '^rampart-$svc '"
 }
 
+# The dashboard with its MongoDB unreachable: ready but degraded (200, the reason names
+# mongodb), not out of the load balancer; every other service is not ready without MongoDB.
+dashboard_degraded() {
+    local bin=$BUILD/dashboard/rampart-dashboard port pid code log=$TMP/dashboard-degraded.err
+    port=$(free_port)
+    RAMPART_HTTP_LISTEN=127.0.0.1:$port RAMPART_READY_CHECK_INTERVAL=500ms \
+        RAMPART_MONGO_URL="mongodb://127.0.0.1:$(free_port)/rampart?serverSelectionTimeoutMS=500" \
+        "$bin" 2>"$log" &
+    pid=$!
+    pids+=("$pid")
+    code=$(wait_code "http://127.0.0.1:$port/readyz" 200 15)
+    check "dashboard: MongoDB unreachable -> /readyz 200 degraded naming mongodb (got $code: $(head -c 300 "$TMP/body"))" \
+        [ "$code" = 200 ] && grep -q '"status":"degraded"' "$TMP/body" && grep -q mongodb "$TMP/body"
+    check "dashboard: ... and logs \"ready, degraded\"" has_msg "$log" "ready, degraded"
+    kill -TERM "$pid"
+    wait_exit "$pid" $((DRAIN_S + 5))
+    check "dashboard: ... exits 0 on SIGTERM (got $EXIT_RC)" [ "$EXIT_RC" = 0 ]
+}
+
 backup_cli() {
     local bin=$BUILD/backup/rampart-backup out=$TMP/backup.out rc
     "$bin" --help >"$out" 2>&1
@@ -177,6 +196,7 @@ for svc in "${SERVICES[@]}"; do
     bad_setting "$svc"
     help_lists_settings "$svc"
 done
+dashboard_degraded
 backup_cli
 
 if [ "$fails" -eq 0 ]; then

@@ -118,6 +118,14 @@ static void test_readiness_lifecycle(void **state)
     assert_int_equal(f->code, 200);
     assert_string_equal(f->body.data, "{\"status\":\"ready\"}\n");
 
+    /* ready with a reason: degraded, still 200 (the load balancer keeps sending traffic) */
+    rp_health_set_ready(f->health, 1, "mongodb: \"no server\"");
+    assert_true(rp_health_is_ready(f->health));
+    request(f, "GET", "/readyz");
+    assert_int_equal(f->code, 200);
+    assert_string_equal(f->body.data,
+                        "{\"status\":\"degraded\",\"reason\":\"mongodb: \\\"no server\\\"\"}\n");
+
     rp_health_set_draining(f->health);
     rp_health_set_ready(f->health, 1, NULL); /* draining wins over a late check */
     assert_false(rp_health_is_ready(f->health));

@@ -34,7 +34,8 @@
 
 /* Connection settings; a zero field takes the default in brackets. NULL opts = all defaults. */
 struct rp_amqp_opts {
-    int heartbeat_s;         /* AMQP heartbeat [10] */
+    int heartbeat_s;         /* AMQP heartbeat [5]: a peer cut off the network is seen dead
+                              * after about this long, and its unacked deliveries requeued */
     long connect_timeout_ms; /* TCP connect, handshake and each synchronous RPC [5000] */
     long backoff_initial_ms; /* first reconnect delay [100] */
     long backoff_max_ms;     /* cap of the reconnect delay [5000] */

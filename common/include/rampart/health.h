@@ -54,7 +54,8 @@ void rp_health_stop(struct rp_health *h);
 unsigned rp_health_port(const struct rp_health *h);
 
 /* Set readiness. `reason` (copied; NULL for none) is returned in the 503 body when not ready,
- * e.g. "postgres: connection refused". Ignored after draining started. Thread-safe. */
+ * e.g. "postgres: connection refused"; with ready = 1 a reason means degraded: 200
+ * {"status":"degraded","reason":...}. Ignored after draining started. Thread-safe. */
 void rp_health_set_ready(struct rp_health *h, int ready, const char *reason);
 
 /* Enter draining: /readyz answers 503 {"status":"draining"} from now on. /healthz and

@@ -85,6 +85,13 @@ int rp_service_open(const struct rp_service_def *def, int argc, char **argv,
  * `ud` must outlive the service. */
 void rp_service_add_check(struct rp_service *svc, const char *name, rp_check_fn fn, void *ud);
 
+/* Mark the registered check `name` as one whose failure leaves the service ready but
+ * degraded: /readyz answers 200 {"status":"degraded","reason":...}, rampart_dependency_up is 0
+ * and the change is logged. For a dependency that every copy shares and only part of the
+ * service needs (the dashboard's MongoDB holds run results only): its outage must not take
+ * every copy out of the load balancer at once. Unknown names abort (a programming error). */
+void rp_service_check_degrades(struct rp_service *svc, const char *name);
+
 /* Like rp_service_add_check, but the service owns `ud`: rp_service_close calls
  * `cleanup(ud)` (may be NULL). Used by the dependency checks below. */
 void rp_service_add_check_owned(struct rp_service *svc, const char *name, rp_check_fn fn,

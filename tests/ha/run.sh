@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The fault tests of issue #9 (tests/ha/test_ha.py): starts the HA topology of scripts/ha.sh on
+# its own ports (RAMPART_HA_BASE, default 21000) and state directory, runs pytest against it,
+# and wipes it afterwards whatever happens. The Rampart binaries are the release build in build/
+# (scripts/ha.sh runs them from there). Needs root for the worker's network namespace.
+#
+#   tests/ha/run.sh                     the CI run: 20 schedules of 1 s, 20 s windows
+#   RAMPART_HA_SCHEDULES=100 RAMPART_HA_WINDOW=60 tests/ha/run.sh     the long run
+#   tests/ha/run.sh -k promote          extra arguments go to pytest
+#
+# Figures of every window: printed, and in build/test-artifacts/ha-report.json.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export RAMPART_HA_BASE=${RAMPART_HA_BASE:-21000}
+export RAMPART_RUN_DIR=${RAMPART_RUN_DIR:-$ROOT/.run/ha-test}
+export RP_BUILD_DIR=$ROOT/build
+HA=$ROOT/scripts/ha.sh
+for b in dashboard scheduler worker mailer connector; do
+    [ -x "$ROOT/build/$b/rampart-$b" ] || {
+        echo "tests/ha: $ROOT/build/$b/rampart-$b is missing (cmake --build build)" >&2
+        exit 1
+    }
+done
+trap '"$HA" wipe >/dev/null 2>&1 || "$HA" wipe' EXIT
+"$HA" wipe >/dev/null 2>&1 || true
+"$HA" start
+eval "$("$HA" env)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider -s "$ROOT/tests/ha" "$@"
