@@ -10,18 +10,18 @@ import http.server
 import importlib.util
 import json
 import os
-import re
 import secrets
-import signal
 import subprocess
+import sys
 import threading
-import time
 
 import pytest
-import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import rp_helpers  # noqa: E402  (tests/rp_helpers.py)
+
 # the API tests' fixtures module (a conftest.py too: loaded under another name)
 _spec = importlib.util.spec_from_file_location("api_conftest",
                                                os.path.join(ROOT, "tests", "api", "conftest.py"))
@@ -37,24 +37,11 @@ FIXTURES = os.path.join(ROOT, "tests", "integration", "alerts")
 
 def _spawn_fixture(name, args):
     """Start a fixture script that prints 'listening on PORT'; return (proc, port)."""
-    log = open(os.path.join(BUILD, "test-logs", f"{name}.log"), "wb")
-    proc = subprocess.Popen(["/usr/bin/python3", "-u"] + args, stdout=subprocess.PIPE,
-                            stderr=log)
-    log.close()
-    line = proc.stdout.readline().decode()
-    m = re.search(r"listening on (\d+)", line)
-    assert m, f"{name} did not start: {line!r}"
-    return proc, int(m.group(1))
+    return rp_helpers.spawn_fixture(name, args, os.path.join(BUILD, "test-logs", f"{name}.log"))
 
 
-def _stop(proc):
-    if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+_stop = rp_helpers.stop_proc
+wait_for = rp_helpers.wait_for
 
 
 class Target(http.server.ThreadingHTTPServer):
@@ -73,12 +60,7 @@ class Target(http.server.ThreadingHTTPServer):
                     target.hits[name] = target.hits.get(name, 0) + 1
                     queue = target.plan.get(name, [])
                     status = queue.pop(0) if queue else 200
-                body = json.dumps({"status": status}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                rp_helpers.answer_json(self, status, {"status": status})
 
             def log_message(self, *a):
                 pass
@@ -202,15 +184,3 @@ def stack():
         st.dash.drop_databases()
         subprocess.run([SERVERS, "vhost", "delete", st.vhost], check=False)
     assert all(c == 0 for c in codes.values()), f"exit codes {codes}; logs in {BUILD}/test-logs"
-
-
-def wait_for(what, fn, timeout=30, every=0.1):
-    """Poll fn() until it returns a truthy value; fail with `what` after `timeout` s."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}; last: {last!r}")

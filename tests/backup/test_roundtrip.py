@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -38,6 +39,9 @@ from psycopg2 import sql
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from rp_helpers import free_port, wait_for  # noqa: E402  (tests/rp_helpers.py)
+
 _spec = importlib.util.spec_from_file_location("api_conftest",
                                                os.path.join(ROOT, "tests", "api", "conftest.py"))
 _api = importlib.util.module_from_spec(_spec)
@@ -75,23 +79,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, fn, timeout, every=0.5):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
 
 
 class System:
@@ -407,10 +394,10 @@ def test_roundtrip_while_the_pipeline_runs(system):
     t0 = time.time()
     wait_for("every restored run final",
              lambda: system.dash.sql("SELECT count(*) FROM runs WHERE status <> ALL(%s) AND "
-                                     "fire_time < %s", (list(FINAL), restart))[0][0] == 0, 600)
+                                     "fire_time < %s", (list(FINAL), restart))[0][0] == 0, 600, 0.5)
     fresh = wait_for("new scheduled runs with results", lambda: (lambda n: n if n >= 1000 else 0)(
         system.dash.sql("SELECT count(*) FROM runs WHERE fire_time > %s AND status = ANY(%s)",
-                        (restart, list(FINAL)))[0][0]), 600)
+                        (restart, list(FINAL)))[0][0]), 600, 0.5)
     new_ids = [x for (x,) in system.dash.sql(
         "SELECT id::text FROM runs WHERE fire_time > %s AND status = ANY(%s) LIMIT 500",
         (restart, list(FINAL)))]

@@ -26,15 +26,14 @@ A line per window is printed, and all windows go to build/test-artifacts/ha-repo
 figures of docs/high-availability.md). Lost or doubled runs fail the test; so does any failed
 request during the rolling update, or a recovery slower than RAMPART_HA_RECOVERY_LIMIT."""
 import collections
-import datetime
 import http.server
 import importlib.util
 import json
 import os
 import re
 import secrets
-import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -45,6 +44,9 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import rp_helpers  # noqa: E402  (tests/rp_helpers.py)
+from rp_helpers import stop_proc  # noqa: E402
 _spec = importlib.util.spec_from_file_location(
     "pipeline_test", os.path.join(ROOT, "tests", "integration", "pipeline", "pipeline_test.py"))
 pipeline = importlib.util.module_from_spec(_spec)
@@ -86,17 +88,6 @@ def to_us(dt):
     return pipeline.to_us(dt)
 
 
-def wait_for(what, fn, timeout, every=0.5):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
-
-
 # ---- the monitored API ---------------------------------------------------------------------
 
 class Target(http.server.ThreadingHTTPServer):
@@ -115,13 +106,7 @@ class Target(http.server.ThreadingHTTPServer):
             def do_GET(self):
                 target.hits.append((time.time(), self.client_address[0]))
                 failing = self.path.startswith("/flap") and int(time.time() / 2) % 2 == 0
-                status = 500 if failing else 200
-                body = json.dumps({"ok": not failing}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                rp_helpers.answer_json(self, 500 if failing else 200, {"ok": not failing})
 
             def log_message(self, *a):
                 pass
@@ -132,25 +117,8 @@ class Target(http.server.ThreadingHTTPServer):
 
 
 def spawn_fixture(name, args):
-    """Start a fixture script that prints 'listening on PORT'; return (proc, port)."""
-    log = open(os.path.join(BUILD, "test-logs", f"ha-{name}.log"), "wb")
-    proc = subprocess.Popen(["/usr/bin/python3", "-u"] + args, stdout=subprocess.PIPE,
-                            stderr=log)
-    log.close()
-    line = proc.stdout.readline().decode()
-    m = re.search(r"listening on (\d+)", line)
-    assert m, f"{name} did not start: {line!r} (log: {BUILD}/test-logs/ha-{name}.log)"
-    return proc, int(m.group(1))
-
-
-def stop_proc(proc):
-    if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return rp_helpers.spawn_fixture(name, args,
+                                    os.path.join(BUILD, "test-logs", f"ha-{name}.log"))
 
 
 def jsonl(path):
@@ -295,7 +263,7 @@ class Load:
             rows = self.sql("SELECT schedule_id::text, min(fire_time) FROM runs "
                             "WHERE project_id = %s GROUP BY 1", (self.pid,))
             return rows if len(rows) == SCHEDULES else None
-        rows = wait_for("a first run of every schedule", firsts, 30)
+        rows = rp_helpers.wait_for("a first run of every schedule", firsts, 30)
         self.first = {sid: pipeline.first_fire(to_us(ft)) for sid, ft in rows}
         self.t0 = max(self.first.values()) / 1e6
         self.probe = Probe(self.url, self.email, self.password, self.pid)
@@ -583,7 +551,7 @@ def test_cut_worker_network(load):
     assert before > 0, "the worker in the namespace ran nothing before the cut"
     assert during == 0
     assert done_before_heal == len(runs) > 0
-    wait_for(f"{name} ready again after the heal", lambda: re.search(
+    rp_helpers.wait_for(f"{name} ready again after the heal", lambda: re.search(
         rf"^{name}\s+\d+\s+\d+\s+ready", ha("status"), re.M), 60)
 
 
@@ -637,7 +605,7 @@ def test_two_dashboards_one_database(load):
                 assert r.status_code == 200, r.text
                 served[r.headers.get("X-Served-By")] += 1
             return served if len(served) == 2 else None
-        served = wait_for("HAProxy sending requests to both dashboards", both, 10)
+        served = rp_helpers.wait_for("HAProxy sending requests to both dashboards", both, 10)
         notes.append(f"restarted: both serve (20 requests through HAProxy: {dict(served)})")
         return {"t_fault": t, "back_s": back, "say": "; ".join(notes)}
     window(load, "two dashboards: kill one, start it again", fault)
