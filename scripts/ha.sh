@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The HA topology of Rampart on one machine, all on loopback, all state under .run/ha/
-# (issue #9 item 1): a PostgreSQL primary + streaming standby, a 3-node RabbitMQ cluster, two
-# FerretDB instances on that PostgreSQL pair, HAProxy in front of two dashboards (and of the two
-# FerretDB), and two copies of every service. Its own ports (26000-29999), never the dev
-# servers' (55xxx/57017) nor the test command's (16xxx/18017).
+# (issue #9 item 1): a PostgreSQL primary + synchronous streaming standby, a 3-node RabbitMQ
+# cluster, two FerretDB instances on that PostgreSQL pair, HAProxy in front of two dashboards
+# (and of the two FerretDB), and two copies of every service. Its own ports (26000-29999),
+# never the dev servers' (55xxx/57017) nor the test command's (16xxx/18017).
 #
 #   scripts/ha.sh start          start everything (idempotent), wait until ready, print the table
 #   scripts/ha.sh stop           clean stop of everything it started, then SIGKILL leftovers
@@ -700,6 +700,8 @@ wipe)
     "$0" stop
     if [ -L "$HA/pg" ]; then rm -rf "$(readlink "$HA/pg")"; fi
     rm -rf "$HA" ;;
+-h | --help | help)
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' ;;
 *)
     sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;

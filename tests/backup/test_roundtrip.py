@@ -1,7 +1,8 @@
 """The backup round trip of issue #8 on real servers, through the API and the pipeline:
 
   1. fill: users, a project with members, an API key, an environment with a secret, a channel,
-     an alert rule and a maintenance window, tests (one flapping, so incidents open and close)
+     an alert rule and a maintenance window, tests (one flapping, so incidents open and close;
+     one whose target never answers, so runs are always in flight)
      and 1 s schedules, all through the REST API; then rampart-scheduler and two
      rampart-workers run until MongoDB holds RESULTS result documents;
   2. back up while the pipeline keeps running: the test exports a PostgreSQL snapshot and
@@ -17,6 +18,7 @@
      API key, runs caught in flight republished as docs/disaster-recovery.md says and finished,
      and new scheduled runs with their results.
 Every step prints what it counted."""
+import collections
 import hashlib
 import importlib.util
 import json
@@ -28,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import psycopg2
@@ -54,6 +57,7 @@ BACKUP = os.path.join(BUILD, "backup", "rampart-backup")
 RESULTS = int(os.environ.get("RAMPART_ROUNDTRIP_RESULTS", "100000"))
 TESTS, SCHEDULES_PER_TEST = 20, 50  # 1,000 schedules of 1 s: up to 1,000 runs/s for the fill
 STEADY = 100  # schedules left running during the backup: 100 runs/s
+SLOW = 3  # schedules of a test whose target never answers (3 s timeout): always runs in flight
 FINAL = ("passed", "failed", "error")
 P = "/api/v1/projects"
 
@@ -79,6 +83,39 @@ http {{
     }}
 }}
 """
+
+
+class Blackhole:
+    """A TCP server that accepts connections and never answers: a run against it stays in
+    flight until its request timeout, so the backup always catches some runs in flight (the
+    runbook's republish step then has work to do). Connections are closed after 10 s."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.sock.settimeout(0.5)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        held = collections.deque()
+        while not self.done.is_set():
+            try:
+                held.append((time.time(), self.sock.accept()[0]))
+            except OSError:
+                pass
+            while held and held[0][0] < time.time() - 10:
+                held.popleft()[1].close()
+        for _, c in held:
+            c.close()
+
+    def close(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
 
 
 class System:
@@ -154,6 +191,7 @@ def system():
     s.amqp = os.environ["RAMPART_TEST_AMQP"].rstrip("/") + "/" + s.vhost
     s.dash = Dashboard(f"backup_{s.tag}", {"RAMPART_AMQP_URLS": s.amqp})
     s.dash.create_databases()
+    s.blackhole = Blackhole()
     try:
         s.start_target()
         yield s
@@ -165,6 +203,7 @@ def system():
         if s.nginx:
             s.nginx.send_signal(signal.SIGQUIT)
             s.nginx.wait(timeout=10)
+        s.blackhole.close()
         s.dash.drop_databases()
         subprocess.run([SERVERS, "vhost", "delete", s.vhost], check=False)
         shutil.rmtree(s.tmp, ignore_errors=True)
@@ -251,6 +290,13 @@ def fill_through_api(system):
             schedules.append(ok(admin.post(f"{P}/{pid}/schedules", {
                 "test_id": t["id"], "interval_s": 1, "environment_id": env["id"],
                 "locations": [system.location]}), 201)["id"])
+    # a test whose target never answers: its runs last 3 s, so some are always in flight
+    hang = ok(admin.post(f"{P}/{pid}/tests", {"definition": {
+        "name": "hangs", "steps": [{"name": "get", "request": {
+            "url": system.blackhole.url + "/hang", "timeout": "3s"}}]}}), 201)
+    for _ in range(SLOW):
+        ok(admin.post(f"{P}/{pid}/schedules", {"test_id": hang["id"], "interval_s": 1,
+                                               "locations": [system.location]}), 201)
     return {"pid": pid, "users": users, "key": key["token"], "schedules": schedules}
 
 
@@ -408,4 +454,6 @@ def test_roundtrip_while_the_pipeline_runs(system):
           f"{len(inflight)} in-flight runs republished and finished in {time.time() - t0:.1f}s, "
           f"{fresh} new scheduled runs finished; {have} of {len(new_ids)} sampled have results")
     assert have == len(new_ids)
+    # the step above must not pass vacuously: the schedules of "hangs" keep runs in flight
+    assert len(inflight) > 0, "the backup caught no run in flight"
     system.stop_services()

@@ -19,12 +19,15 @@ for the fires of that window only:
   notifications      incident transitions created in the window x channels (expected), and
                      those the SMTP server / receiver got (sent)
   failed requests    probe requests in the window that got no answer or a 5xx
-  recovery           seconds from the fault to full service: the latest of (a) the last run
-                     that finished late (lag over the baseline's limit), (b) the last failed
-                     probe request, (c) the faulty process back and ready (when it is restarted)
+  recovery           seconds from the fault to full service: the later of (a) the end of the
+                     last run that finished late (lag over the baseline's limit) and (b) the
+                     last failed probe request; 0 when neither happened
+  copy back          seconds from the fault until the faulty process, started again at once
+                     (as a supervisor would), is ready: full redundancy again
 A line per window is printed, and all windows go to build/test-artifacts/ha-report.json (the
 figures of docs/high-availability.md). Lost or doubled runs fail the test; so does any failed
-request during the rolling update, or a recovery slower than RAMPART_HA_RECOVERY_LIMIT."""
+request during the rolling update, a recovery slower than RAMPART_HA_RECOVERY_LIMIT (default
+30 s; the goal is 10 s), or a copy not back within 60 s."""
 import collections
 import http.server
 import importlib.util
@@ -317,12 +320,22 @@ class Load:
             time.sleep(0.5)
 
     def result_counts(self, run_ids):
-        counts = collections.Counter()
-        ids = list(run_ids)
-        for i in range(0, len(ids), 1000):
-            for d in self.mongo().results.find({"_id": {"$in": ids[i:i + 1000]}}, {"_id": 1}):
-                counts[str(d["_id"])] += 1
-        return counts
+        """{run id: result documents} for these runs. One pass over the project's results:
+        FerretDB answers any filter, `_id` lists included, with a scan of the collection, so a
+        scan per batch of ids would cost minutes once it holds 100,000 results."""
+        want = set(run_ids)
+        for attempt in range(3):
+            try:
+                counts = collections.Counter()
+                for d in self.mongo().results.find({"project_id": self.pid}, {"_id": 1},
+                                                   batch_size=10000):
+                    if str(d["_id"]) in want:
+                        counts[str(d["_id"])] += 1
+                return counts
+            except pymongo.errors.AutoReconnect:  # the MongoDB address switched over
+                if attempt == 2:
+                    raise
+                time.sleep(2)
 
     def notifications(self, t0, t1):
         """(expected, sent, duplicates, detail) for the transitions created in [t0, t1)."""
@@ -378,13 +391,13 @@ def load():
 
 def table(rows):
     head = ("fault", "runs expected", "with result", "duplicates", "notifications exp/sent",
-            "failed requests", "recovery s")
+            "failed requests", "recovery s", "copy back s")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append(f"| {r['fault']} | {r['runs_expected']} | {r['runs_with_result']} | "
                      f"{r['duplicates']} | {r['notifications_expected']}/"
                      f"{r['notifications_sent']} | {r['failed_requests']} of {r['requests']} | "
-                     f"{r['recovery_s']:.1f} |")
+                     f"{r['recovery_s']:.1f} | {r['copy_back_s']:.1f} |")
     return "\n".join(lines)
 
 
@@ -415,14 +428,15 @@ def window(ld, name, fault=None, *, window_s=None, limit=True, after=None):
     n_exp, n_sent, n_dup_notes, note_status = ld.notifications(ws, we)
     reqs = ld.probe.between(ws, we)
     failed = [x for x in reqs if not x[2]]
-    # recovery: late runs, failed requests, the faulty process back
+    # recovery: the last late run, the last failed request; apart: the faulty process back
     lags = sorted(r["finished"] - r["fire_us"] / 1e6 for r in runs if r["finished"])
     late_ends = [r["finished"] for r in runs if r["finished"] and r["fire_us"] / 1e6 >= tf - 5
                  and r["finished"] - r["fire_us"] / 1e6 > (ld.baseline_limit or 1e9)]
     parts = {"runs_late_until": max(late_ends) - tf if late_ends else 0.0,
-             "requests_failing_until": max(x[1] for x in failed) - tf if failed else 0.0,
-             "process_back": info.get("back_s") or 0.0}
+             "requests_failing_until": max(x[1] for x in failed) - tf if failed else 0.0}
     recovery = max(0.0, *parts.values()) if fault else 0.0
+    back = info.get("back_s") or 0.0
+    api_ms = sorted((x[1] - x[0]) * 1000 for x in reqs)
     with_result = sum(1 for r in runs if r["status"] in FINAL and docs.get(r["id"], 0) >= 1)
     dups = len(cmp["doubled"]) + len(cmp["multi_result"]) + n_dup_notes
     row = {"fault": name, "runs_expected": cmp["expected"], "runs": cmp["runs"],
@@ -436,6 +450,9 @@ def window(ld, name, fault=None, *, window_s=None, limit=True, after=None):
            "failed_examples": sorted({x[3] for x in failed})[:5],
            "recovery_s": round(recovery, 2), "recovery_parts": {k: round(v, 2) for k, v in
                                                                  parts.items()},
+           "copy_back_s": round(back, 2),
+           "api_p50_ms": round(pipeline.percentile(api_ms, 50) or 0, 1),
+           "api_p99_ms": round(pipeline.percentile(api_ms, 99) or 0, 1),
            "lag_p50": round(pipeline.percentile(lags, 50) or 0, 3),
            "lag_p99": round(pipeline.percentile(lags, 99) or 0, 3),
            "lag_max": round(lags[-1], 3) if lags else None,
@@ -446,9 +463,10 @@ def window(ld, name, fault=None, *, window_s=None, limit=True, after=None):
           f"no result {row['no_result']}), duplicates {dups} (runs {row['duplicate_runs']}, "
           f"results {row['duplicate_results']}, notifications {n_dup_notes}); notifications "
           f"expected {n_exp}, sent {n_sent} {note_status}; API requests {len(reqs)}, failed "
-          f"{len(failed)} {row['failed_examples']}; recovery {recovery:.2f} s {parts} "
-          f"(goal {GOAL_S:.0f} s); lag p50 {row['lag_p50']} p99 {row['lag_p99']} s; "
-          f"redelivered {row['redelivered']}" + (f"; {info['say']}" if info.get("say") else ""))
+          f"{len(failed)} {row['failed_examples']} (p50 {row['api_p50_ms']} ms, p99 "
+          f"{row['api_p99_ms']} ms); recovery {recovery:.2f} s {parts} (goal {GOAL_S:.0f} s); "
+          f"copy back {back:.2f} s; lag p50 {row['lag_p50']} p99 {row['lag_p99']} s; "
+          f"runs started twice {row['redelivered']}" + (f"; {info['say']}" if info.get("say") else ""))
     assert cmp["expected"] > 0
     assert not cmp["missing"] and not cmp["extra"], (cmp["missing"][:5], cmp["extra"][:5])
     assert not cmp["not_final"] and not cmp["no_result"], (cmp["not_final"][:3],
@@ -457,6 +475,7 @@ def window(ld, name, fault=None, *, window_s=None, limit=True, after=None):
     assert n_sent == n_exp, row
     if limit and fault:
         assert recovery <= RECOVERY_LIMIT, row
+    assert back <= 60, row
     return row
 
 
@@ -587,13 +606,14 @@ def test_two_dashboards_one_database(load):
         notes.append("written through dashboard1, read through dashboard2")
         ha("kill", "dashboard1")
         t = time.time()
+        notes.append("dashboard1 killed")
         got = load.api("GET", f"{P}/{load.pid}/environments/{made['id']}", base=d2)
         assert got["name"] == env_name
         made2 = load.api("POST", f"{P}/{load.pid}/environments", {"name": env_name + "-b"})
-        notes.append("dashboard1 killed: dashboard2 and HAProxy serve")
-        time.sleep(3)
+        notes.append("dashboard2 and HAProxy serve")
+        time.sleep(3)  # left down on purpose: not counted in the recovery
+        t_restart = time.time()
         ha("restart", "dashboard1")
-        back = time.time() - t
         got = load.api("GET", f"{P}/{load.pid}/environments/{made2['id']}", base=d1)
         assert got["name"] == env_name + "-b"
         # HAProxy takes it back after 2 passed checks (500 ms apart): then both get requests
@@ -606,7 +626,9 @@ def test_two_dashboards_one_database(load):
                 served[r.headers.get("X-Served-By")] += 1
             return served if len(served) == 2 else None
         served = rp_helpers.wait_for("HAProxy sending requests to both dashboards", both, 10)
-        notes.append(f"restarted: both serve (20 requests through HAProxy: {dict(served)})")
+        back = time.time() - t_restart
+        notes.append(f"started again after 3 s: both serve {back:.1f} s after the start (20 "
+                     f"requests through HAProxy: {dict(served)})")
         return {"t_fault": t, "back_s": back, "say": "; ".join(notes)}
     window(load, "two dashboards: kill one, start it again", fault)
 
