@@ -627,6 +627,12 @@ env)
     secrets
     ns='' target=127.0.0.1 cuttable=''
     if ns_on; then ns=$NS target=$NS_HOST_IP cuttable=${NS_PROCS[*]}; fi
+    workers=''
+    for w in worker1 worker2; do
+        h=127.0.0.1
+        if ns_on && in_ns "$w"; then h=$NS_IP; fi
+        workers+="${workers:+,}$w=http://$h:${PORT[$w]}"
+    done
     cat <<ENV
 export RAMPART_HA_URL='$LB_URL'
 export RAMPART_HA_DASHBOARDS='http://127.0.0.1:${PORT[dashboard1]},http://127.0.0.1:${PORT[dashboard2]}'
@@ -644,6 +650,8 @@ export RAMPART_HA_SMTP_PORT='$SMTP_PORT'
 export RAMPART_HA_NETNS='$ns'
 export RAMPART_HA_TARGET_IP='$target'
 export RAMPART_HA_CUTTABLE='$cuttable'
+export RAMPART_HA_WORKERS='$workers'
+export RAMPART_HA_LOGS='$LOGS'
 ENV
     ;;
 cut | heal)

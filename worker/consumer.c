@@ -376,9 +376,9 @@ static void settle_all(struct intake *in)
         struct rp_amqp_consumer *c = m->dead ? in->dead : in->jobs;
         struct rp_error e = {0};
         int rc = m->requeue ? rp_amqp_reject(c, m->d, 1, &e) : rp_amqp_ack(c, m->d, &e);
-        if (rc != RP_OK) /* came on an earlier connection: the broker redelivers it anyway */
-            rp_warn("%s of a %s message failed (%s); the broker will deliver it again",
-                    m->requeue ? "reject" : "ack", m->dead ? "dead-letter" : "job", e.msg);
+        if (rc != RP_OK) /* e.g. it came on an earlier connection: the broker redelivers it */
+            rp_warn("%s of a %s message failed: %s", m->requeue ? "reject" : "ack",
+                    m->dead ? "dead-letter" : "job", e.msg);
         in->outstanding--;
         wrk_msg_free(m);
         m = next;
@@ -520,6 +520,12 @@ static void register_metrics(struct wrk_metrics *m, struct rp_metrics *r, const 
         rp_metric_series(rp_metrics_counter(r, "rampart_runs_dead_lettered_total",
                                             "Runs of dead-lettered jobs marked as errors", NULL),
                          NULL);
+    m->suspects = rp_metric_series(
+        rp_metrics_gauge(r, "rampart_worker_suspect_jobs",
+                         "Redelivered jobs whose runs were running (a worker died on them), "
+                         "waiting to run alone",
+                         NULL),
+        NULL);
     m->skipped = rp_metric_series(
         rp_metrics_counter(r, "rampart_runs_skipped_total",
                            "Deliveries of runs that had already finished (not run again)", NULL),

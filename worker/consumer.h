@@ -57,6 +57,7 @@ struct wrk_metrics {
     struct rp_series *started, *skipped, *dead_lettered, *in_flight, *start_lag;
     struct rp_series *finished_passed, *finished_failed, *finished_error;
     struct rp_series *depth_jobs, *depth_dead;
+    struct rp_series *suspects; /* redelivered jobs waiting to run alone (exec.c) */
 };
 
 /* One delivery: a job message (or a dead letter) and what is left to do for it. */

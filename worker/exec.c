@@ -18,7 +18,11 @@
  * the back; the others finish before it kills the next worker, and only the poison job
  * reaches the limit. So that a steady stream cannot starve a suspect, after SUSPECT_WAIT_MS
  * no new message is taken until it ran (those arriving meanwhile are only returned, never
- * started, if it crashes). Redelivered messages whose runs never started are not suspects. */
+ * started, if it crashes). Redelivered messages whose runs never started are not suspects.
+ * Running alone is a precaution, not a condition of correctness: suspects that still cannot
+ * run alone after SUSPECT_MAX_WAIT_MS (something this worker holds does not finish, e.g. its
+ * writer waits for a database) all run beside the rest, so that no run waits without bound;
+ * while suspects wait, a warning every SUSPECT_REPORT_MS says what holds them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +38,12 @@
 #include "rampart/secret.h"
 #include "worker.h"
 
-#define CACHE_ENTRIES    256
-#define RUN_SLICE_MS     10   /* engine time slice: new messages wait at most this long */
-#define SUSPECT_QUIET_MS 250  /* see "suspects" */
-#define SUSPECT_WAIT_MS  2000 /* on a busy queue: stop taking new messages after this */
+#define CACHE_ENTRIES       256
+#define RUN_SLICE_MS        10    /* engine time slice: new messages wait at most this long */
+#define SUSPECT_QUIET_MS    250   /* see "suspects" */
+#define SUSPECT_WAIT_MS     2000  /* on a busy queue: stop taking new messages after this */
+#define SUSPECT_MAX_WAIT_MS 30000 /* then: run it beside whatever else is held */
+#define SUSPECT_REPORT_MS   10000 /* a warning this often while suspects wait */
 
 /* locks in id order, like every batch update of runs (no deadlock with the scheduler's) */
 static const char start_sql[] =
@@ -75,9 +81,10 @@ struct exec {
     struct wrk_msg *pending;  /* taken; start not recorded yet */
     struct wrk_msg *suspects; /* redelivered after a crash: run alone, fewest starts first */
     size_t n_suspects;
-    long long suspect_since; /* when the oldest waiting suspect arrived */
-    int suspect_active;      /* a suspect is on the engine: start nothing else */
-    long long next_try;      /* PostgreSQL back-off */
+    long long suspect_since;  /* when the oldest waiting suspect arrived */
+    int suspect_active;       /* a suspect is on the engine: start nothing else */
+    long long suspect_report; /* when the next "suspects waiting" warning is due */
+    long long next_try;       /* PostgreSQL back-off */
     long wait;
     struct wrk_item *done; /* finished, for the writer */
     size_t n_done;
@@ -608,14 +615,32 @@ void *wrk_exec_main(void *arg)
             hand_back_list(s, &x.pending);
             hand_back_list(s, &x.suspects);
             x.n_suspects = 0;
-        } else if (!x.pending && x.suspects && !busy && !x.retry && !x.suspect_active) {
-            long long last = 0;
+        } else if (!x.pending && x.suspects) {
+            long long last = 0, now = wrk_now_ms();
             size_t queued = 0, held = wrk_unsettled(s, &queued, &last);
+            int overdue = now - x.suspect_since > SUSPECT_MAX_WAIT_MS;
             /* normally nothing else may be held at all; once starving, what waits in the exec
              * queue (never started while the suspect runs) is no reason to wait longer */
-            int alone = starving ? held - queued == x.n_suspects
-                                 : held == x.n_suspects && wrk_now_ms() - last >= SUSPECT_QUIET_MS;
-            if (alone) {
+            int alone = !busy && !x.retry && !x.suspect_active &&
+                        (starving ? held - queued == x.n_suspects
+                                  : held == x.n_suspects && now - last >= SUSPECT_QUIET_MS);
+            if (!alone && now >= x.suspect_report) {
+                x.suspect_report = now + SUSPECT_REPORT_MS;
+                if (now - x.suspect_since >= SUSPECT_REPORT_MS)
+                    rp_warn("%zu redelivered jobs wait to run alone (the next for %lld s): this "
+                            "worker holds %zu other messages (%zu not started), %zu runs on the "
+                            "engine, %s%s",
+                            x.n_suspects, (now - x.suspect_since) / 1000, held - x.n_suspects,
+                            queued, busy, x.retry ? "runs waiting to retry, " : "", "waiting");
+            }
+            if (!alone && overdue) {
+                rp_warn("%zu redelivered jobs could not run alone for %d s: running them beside "
+                        "the %zu other messages this worker holds",
+                        x.n_suspects, SUSPECT_MAX_WAIT_MS / 1000, held - x.n_suspects);
+                x.pending = x.suspects; /* all of them, as ordinary messages */
+                x.suspects = NULL;
+                x.n_suspects = 0;
+            } else if (alone) {
                 x.pending = x.suspects; /* the next suspect, alone */
                 x.suspects = x.pending->next;
                 x.pending->next = NULL;
@@ -626,6 +651,7 @@ void *wrk_exec_main(void *arg)
         }
         if (x.pending && ensure_pg(&x) && wrk_now_ms() >= x.next_try)
             start_pending(&x);
+        rp_series_set(s->m.suspects, (double)x.n_suspects);
         if (wrk_engine_in_flight(x.engine))
             wrk_engine_run(x.engine, RUN_SLICE_MS);
         else if (x.pending || x.suspects)

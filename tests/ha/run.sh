@@ -8,7 +8,8 @@
 #   RAMPART_HA_SCHEDULES=100 RAMPART_HA_WINDOW=60 tests/ha/run.sh     the long run
 #   tests/ha/run.sh -k promote          extra arguments go to pytest
 #
-# Figures of every window: printed, and in build/test-artifacts/ha-report.json.
+# Figures of every window: printed, and in build/test-artifacts/ha-report.json; on a failure the
+# services' logs are kept in build/test-artifacts/ha-logs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export RAMPART_HA_BASE=${RAMPART_HA_BASE:-21000}
@@ -25,4 +26,12 @@ trap '"$HA" wipe >/dev/null 2>&1 || "$HA" wipe' EXIT
 "$HA" wipe >/dev/null 2>&1 || true
 "$HA" start
 eval "$("$HA" env)"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider -s "$ROOT/tests/ha" "$@"
+rc=0
+/usr/bin/python3 -m pytest -q -p no:cacheprovider -s "$ROOT/tests/ha" "$@" || rc=$?
+if [ "$rc" != 0 ]; then # the services' logs outlive the wipe, for whoever reads the failure
+    rm -rf "$ROOT/build/test-artifacts/ha-logs"
+    mkdir -p "$ROOT/build/test-artifacts"
+    cp -r "$RAMPART_HA_LOGS" "$ROOT/build/test-artifacts/ha-logs" &&
+        echo "tests/ha: the services' logs are kept in build/test-artifacts/ha-logs" >&2
+fi
+exit "$rc"

@@ -96,18 +96,31 @@ def to_us(dt):
 class Target(http.server.ThreadingHTTPServer):
     """GET /ok answers 200 {"ok": true}; GET /flap answers 500 in the first two seconds of
     every four and 200 in the other two (incidents open after 2 failures, resolve after 1
-    pass). Listens where workers on both sides of a cut network reach it."""
+    pass). Listens where workers on both sides of a cut network reach it. While `hold` names a
+    client address, that client's checks are answered only after HOLD_S: a worker can then be
+    cut off with runs in flight."""
     daemon_threads = True
+    HOLD_S = 3.0
 
     def __init__(self, host):
         self.hits = []  # (time, client address): which worker ran a check, and when
+        self.hold = None  # a client address whose checks are answered after HOLD_S (or None)
+        self.held = collections.Counter()  # client address: checks being held now
+        self.lock = threading.Lock()
         target = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
-                target.hits.append((time.time(), self.client_address[0]))
+                ip = self.client_address[0]
+                target.hits.append((time.time(), ip))
+                if ip == target.hold:
+                    with target.lock:
+                        target.held[ip] += 1
+                    time.sleep(Target.HOLD_S)
+                    with target.lock:
+                        target.held[ip] -= 1
                 failing = self.path.startswith("/flap") and int(time.time() / 2) % 2 == 0
                 rp_helpers.answer_json(self, 500 if failing else 200, {"ok": not failing})
 
@@ -403,6 +416,39 @@ def table(rows):
 
 # ---- a window with a fault -----------------------------------------------------------------
 
+def diagnose(stuck):
+    """What holds runs that did not finish, for the failure message: their (status, attempts),
+    each worker's gauges, and the last warnings of each worker's log."""
+    out = [f"(status, attempts): {dict(collections.Counter((r['status'], r['attempts']) for r in stuck))}"]
+    want = ("rampart_runs_in_flight", "rampart_worker_suspect_jobs", "rampart_jobs_queue_depth")
+    for pair in os.environ.get("RAMPART_HA_WORKERS", "").split(","):
+        if "=" not in pair:
+            continue
+        name, url = pair.split("=", 1)
+        try:
+            text = requests.get(url + "/metrics", timeout=3).text
+            gauges = [ln for ln in text.splitlines() if ln.startswith(want)]
+        except requests.RequestException as e:
+            gauges = [f"metrics unreachable: {e.__class__.__name__}"]
+        warns = {}  # message without digits: [last time, count, message]
+        try:
+            with open(os.path.join(os.environ.get("RAMPART_HA_LOGS", ""), f"{name}.log")) as f:
+                for line in f:
+                    if '"level":"warn"' in line or '"level":"error"' in line:
+                        try:
+                            d = json.loads(line)
+                        except ValueError:
+                            continue
+                        msg = d.get("msg", "")[:160]
+                        w = warns.pop(re.sub(r"\d+", "#", msg), [None, 0, msg])
+                        warns[re.sub(r"\d+", "#", msg)] = [d.get("time", "")[11:23], w[1] + 1, msg]
+        except OSError as e:
+            warns["-"] = ["", 1, f"log unreadable: {e}"]
+        last = [f"{t} {m}" + (f" (x{n})" if n > 1 else "") for t, n, m in list(warns.values())[-4:]]
+        out.append(f"{name}: {'; '.join(gauges)}; last warnings: {' | '.join(last)}")
+    return " // ".join(out)
+
+
 def window(ld, name, fault=None, *, window_s=None, limit=True, after=None):
     """Run one window with `fault` (a function returning {"back_s": seconds from the fault to
     the faulty process ready again, or None; "t_fault": when the recovery clock starts}) at
@@ -469,8 +515,11 @@ def window(ld, name, fault=None, *, window_s=None, limit=True, after=None):
           f"runs started twice {row['redelivered']}" + (f"; {info['say']}" if info.get("say") else ""))
     assert cmp["expected"] > 0
     assert not cmp["missing"] and not cmp["extra"], (cmp["missing"][:5], cmp["extra"][:5])
-    assert not cmp["not_final"] and not cmp["no_result"], (cmp["not_final"][:3],
-                                                           cmp["no_result"][:5])
+    if cmp["not_final"] or cmp["no_result"]:
+        print("  runs left unfinished: " + diagnose(cmp["not_final"]))
+    assert not cmp["not_final"] and not cmp["no_result"], (
+        f"{len(cmp['not_final'])} runs not final, {len(cmp['no_result'])} without a result: "
+        f"{diagnose(cmp['not_final'])}; first: {cmp['not_final'][:2]} {cmp['no_result'][:3]}")
     assert dups == 0, row
     assert n_sent == n_exp, row
     if limit and fault:
@@ -545,15 +594,24 @@ def test_cut_worker_network(load):
         at["heal"] = time.time()
         ha("heal", name)
 
-    def fault():
-        ha("cut", name)
-        at["cut"] = t = time.time()
-        threading.Timer(cut_s, heal).start()
-        return {"t_fault": t, "say": f"{name} cut off for {cut_s:.0f} s, then healed"}
-    ws = time.time()
-    window(load, f"network of {name} cut", fault, window_s=max(WINDOW, cut_s + FAULT_AT + 6))
     # who ran the checks: the target sees the cut worker's address (the namespace side)
     ns_ip = env("RAMPART_HA_TARGET_IP").rsplit(".", 1)[0] + ".2"
+
+    def fault():
+        # the cut comes while the worker has runs in flight: its checks are held by the target
+        load.target.hold = ns_ip
+        try:
+            rp_helpers.wait_for(f"a check of {name} in flight", lambda: load.target.held[ns_ip], 10)
+            at["in_flight"] = load.target.held[ns_ip]
+            ha("cut", name)
+            at["cut"] = t = time.time()
+        finally:
+            load.target.hold = None
+        threading.Timer(cut_s, heal).start()
+        return {"t_fault": t, "say": f"{name} cut off for {cut_s:.0f} s with {at['in_flight']} "
+                                     "checks in flight, then healed"}
+    ws = time.time()
+    window(load, f"network of {name} cut", fault, window_s=max(WINDOW, cut_s + FAULT_AT + 6))
     cut, healed = at["cut"], at["heal"]
     before = sum(1 for t, ip in load.target.hits if ws <= t < cut and ip == ns_ip)
     during = sum(1 for t, ip in load.target.hits if cut + 1 <= t < healed and ip == ns_ip)

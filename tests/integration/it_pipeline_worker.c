@@ -10,6 +10,8 @@
  *      its run becomes a visible `error`, while the jobs published alongside all complete.
  *  (c) SIGTERM on a busy worker: exit 0, every started run finished, the rest handed back and
  *      finished by the next worker; no run started twice.
+ *  (d) a redelivered batch with half its results stored: those are kept, only they read back.
+ *  (e) a suspect (redelivered while `running`) that cannot run alone runs after 30 s anyway.
  * Everything it creates has unique names (it can run twice against the same servers). */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -964,6 +966,83 @@ static void test_redelivered_batch(void **state)
     delete_location(loc);
 }
 
+/* ---- (e) a suspect that cannot run alone ------------------------------------------------------
+ */
+
+/* A redelivered job whose run is `running` (a worker died on it) waits to run alone; if this
+ * worker holds something that does not finish (here: a run of five 9-second requests), the
+ * suspect runs beside it after 30 s instead of waiting without bound. */
+static void test_suspect_overdue(void **state)
+{
+    (void)state;
+    char loc[48], queue[96], def_hold[512], t_hold[RP_UUID_LEN + 1];
+    snprintf(loc, sizeof(loc), "%s-e", tag);
+    snprintf(queue, sizeof(queue), "%s.%s", RP_AMQP_JOBS_EXCHANGE, loc);
+    declare_location(loc, 5);
+    snprintf(def_hold, sizeof(def_hold),
+             "{\"name\": \"hold\", \"steps\": [{\"request\": {\"url\": \"${base}/delay/9\"}}, "
+             "{\"request\": {\"url\": \"${base}/delay/9\"}}, {\"request\": {\"url\": "
+             "\"${base}/delay/9\"}}, {\"request\": {\"url\": \"${base}/delay/9\"}}, "
+             "{\"request\": {\"url\": \"${base}/delay/9\"}}]}");
+    add_test("hold", def_hold, t_hold);
+    struct run hold, sus;
+    make_runs(&hold, 1, loc, t_hold, def_hold, 0);
+    make_runs(&sus, 1, loc, t_ping, def_ping, 0);
+    publish(&hold, 1, 1, loc);
+    publish(&sus, 1, 1, loc);
+    /* both delivered once and returned (as when a worker dies), the suspect's run `running` */
+    struct rp_amqp_consumer *c = NULL;
+    struct rp_error e;
+    assert_int_equal(rp_amqp_consumer_new(amqp_url, queue, 2, NULL, &c, &e), RP_OK);
+    struct rp_amqp_delivery *d[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++)
+        for (double t0 = now_s(); !d[i] && now_s() - t0 < 10;)
+            if (rp_amqp_consumer_next(c, 200, &d[i], &e) != RP_OK)
+                d[i] = NULL;
+    assert_non_null(d[0]);
+    assert_non_null(d[1]);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rp_amqp_reject(c, d[i], 1, &e), RP_OK);
+        rp_amqp_delivery_free(d[i]);
+    }
+    rp_amqp_consumer_free(c);
+    const char *ps[] = {sus.id};
+    q0("UPDATE runs SET status = 'running', attempts = 1, started_at = now() WHERE id = $1", 1, ps);
+
+    struct wopts o = {.location = loc};
+    double t0 = now_s();
+    pid_t w = start_worker(&o);
+    int wi = n_procs - 1;
+    const char *ph[] = {hold.id};
+    while (qlong("SELECT count(*) FROM runs WHERE id = $1 AND status IN ('passed', 'failed', "
+                 "'error')",
+                 1, ps) == 0 &&
+           now_s() - t0 < 60)
+        pump_events(200);
+    double sus_s = now_s() - t0;
+    long hold_open = qlong("SELECT count(*) FROM runs WHERE id = $1 AND status = 'running'", 1, ph);
+    long sus_attempts = qlong("SELECT attempts FROM runs WHERE id = $1", 1, ps);
+    while (finished_at(loc) < 2 && now_s() - t0 < 90)
+        pump_events(200);
+    char *log = slurp(logs[wi]);
+    int waited = log && strstr(log, "wait to run alone") != NULL;
+    int beside = log && strstr(log, "could not run alone for 30 s") != NULL;
+    free(log);
+    fprintf(stderr,
+            "pipeline worker: suspect beside a held run: suspect finished after %.1fs "
+            "(attempts %ld), the held run still running then=%ld; logged waiting=%d beside=%d; "
+            "finished=%ld/2\n",
+            sus_s, sus_attempts, hold_open, waited, beside, finished_at(loc));
+    assert_true(sus_s >= 29.0 && sus_s < 45.0);
+    assert_int_equal(hold_open, 1);
+    assert_int_equal(sus_attempts, 2);
+    assert_true(waited);
+    assert_true(beside);
+    assert_int_equal(finished_at(loc), 2);
+    assert_int_equal(stop_worker(w), 0);
+    delete_location(loc);
+}
+
 /* ---- set-up --------------------------------------------------------------------------------- */
 
 static int teardown(void **state)
@@ -1055,6 +1134,7 @@ int main(void)
         cmocka_unit_test_teardown(test_poison, teardown),
         cmocka_unit_test_teardown(test_drain, teardown),
         cmocka_unit_test_teardown(test_redelivered_batch, teardown),
+        cmocka_unit_test_teardown(test_suspect_overdue, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
