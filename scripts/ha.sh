@@ -17,6 +17,8 @@
 #   scripts/ha.sh heal NAME      reconnect it
 #   scripts/ha.sh wipe           stop, then delete .run/ha
 #
+# RP_BUILD_DIR (default build/): where the Rampart binaries are, e.g. build-asan.
+#
 # RAMPART_HA_NETNS=auto|on|off (default auto: on when root and `ip netns add` works): worker2
 # runs in its own network namespace rpha<BASE>, joined to the host by a veth pair (host side
 # 10.231.X.1, namespace side 10.231.X.2, X = BASE/1000 % 250); every server also listens on
@@ -30,6 +32,7 @@ PIDS=$HA/pids
 LOGS=$HA/logs
 PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | { grep -v '\*' || true; } | sort -V | tail -1)
 FERRET_BIN=
+BIN=${RP_BUILD_DIR:-$RP_ROOT/build} # the Rampart binaries (RP_BUILD_DIR: e.g. a sanitizer build)
 
 # ---- ports (override with RAMPART_HA_BASE; everything is BASE + offset) ---------------------
 BASE=${RAMPART_HA_BASE:-26000}
@@ -94,7 +97,7 @@ alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' 
 owned() {
     local pid=$1
     alive "$pid" || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -e "$HA" -e "$RP_ROOT/build/" -e "$(pg_dir)" && return 0
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -e "$HA" -e "$BIN/" -e "$(pg_dir)" && return 0
     tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -q "^RAMPART_HA_OWNER=$HA$"
 }
 kill_wait() { # kill_wait PID SECONDS: TERM, wait, then KILL
@@ -509,7 +512,7 @@ start_svc() { # start_svc NAME (dashboard1, worker2, ...)
         RAMPART_PG_URL=$pg RAMPART_AMQP_URLS=$amqp RAMPART_MONGO_URL=$mongo \
         RAMPART_PUBLIC_URL=$lb RAMPART_TRUST_PROXY=true RAMPART_READY_CHECK_INTERVAL=1s \
         RAMPART_SMTP_URL=$smtp RAMPART_LOG_LEVEL=warn \
-        nohup "${exec[@]}" "$RP_ROOT/build/$s/rampart-$s" >>"$LOGS/$n.log" 2>&1 </dev/null &
+        nohup "${exec[@]}" "$BIN/$s/rampart-$s" >>"$LOGS/$n.log" 2>&1 </dev/null &
     echo $! >"$PIDS/$n.pid"
 }
 svc_url() { echo "http://$(host_of "$1"):${PORT[$1]}/readyz"; }

@@ -2,10 +2,11 @@
 # The fault tests of issue #9 (tests/ha/test_ha.py): starts the HA topology of scripts/ha.sh on
 # its own ports (RAMPART_HA_BASE, default 21000) and state directory, runs pytest against it,
 # and wipes it afterwards whatever happens. The Rampart binaries are the release build in build/
-# (scripts/ha.sh runs them from there). Needs root for the worker's network namespace.
+# (or RP_BUILD_DIR, e.g. build-asan). Needs root for the worker's network namespace.
 #
 #   tests/ha/run.sh                     the CI run: 20 schedules of 1 s, 20 s windows
-#   RAMPART_HA_SCHEDULES=100 RAMPART_HA_WINDOW=60 tests/ha/run.sh     the long run
+#   RAMPART_HA_SCHEDULES=50 RAMPART_HA_WINDOW=40 tests/ha/run.sh      the long run
+#   RP_BUILD_DIR=$PWD/build-asan tests/ha/run.sh -k cut   the services under ASan+UBSan
 #   tests/ha/run.sh -k promote          extra arguments go to pytest
 #
 # Figures of every window: printed, and in build/test-artifacts/ha-report.json; on a failure the
@@ -14,11 +15,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export RAMPART_HA_BASE=${RAMPART_HA_BASE:-21000}
 export RAMPART_RUN_DIR=${RAMPART_RUN_DIR:-$ROOT/.run/ha-test}
-export RP_BUILD_DIR=$ROOT/build
+export RP_BUILD_DIR=${RP_BUILD_DIR:-$ROOT/build} # the binaries (build-asan: under ASan+UBSan)
 HA=$ROOT/scripts/ha.sh
 for b in dashboard scheduler worker mailer connector; do
-    [ -x "$ROOT/build/$b/rampart-$b" ] || {
-        echo "tests/ha: $ROOT/build/$b/rampart-$b is missing (cmake --build build)" >&2
+    [ -x "$RP_BUILD_DIR/$b/rampart-$b" ] || {
+        echo "tests/ha: $RP_BUILD_DIR/$b/rampart-$b is missing (cmake --build $RP_BUILD_DIR)" >&2
         exit 1
     }
 done
@@ -29,9 +30,9 @@ eval "$("$HA" env)"
 rc=0
 /usr/bin/python3 -m pytest -q -p no:cacheprovider -s "$ROOT/tests/ha" "$@" || rc=$?
 if [ "$rc" != 0 ]; then # the services' logs outlive the wipe, for whoever reads the failure
-    rm -rf "$ROOT/build/test-artifacts/ha-logs"
-    mkdir -p "$ROOT/build/test-artifacts"
-    cp -r "$RAMPART_HA_LOGS" "$ROOT/build/test-artifacts/ha-logs" &&
-        echo "tests/ha: the services' logs are kept in build/test-artifacts/ha-logs" >&2
+    rm -rf "$RP_BUILD_DIR/test-artifacts/ha-logs"
+    mkdir -p "$RP_BUILD_DIR/test-artifacts"
+    cp -r "$RAMPART_HA_LOGS" "$RP_BUILD_DIR/test-artifacts/ha-logs" &&
+        echo "tests/ha: the services' logs are kept in $RP_BUILD_DIR/test-artifacts/ha-logs" >&2
 fi
 exit "$rc"
