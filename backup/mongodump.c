@@ -19,9 +19,10 @@
 #include "rampart/mem.h"
 #include "rampart/mongo.h"
 
-#define SERVER_SELECTION_MS 5000  /* fail fast when the server is down */
-#define PROGRESS_EVERY      10000 /* documents between progress reports within one collection */
-#define FIND_BATCH          2000  /* documents per reply: few round trips, small replies */
+#define SERVER_SELECTION_MS 5000    /* fail fast when the server is down */
+#define SOCKET_TIMEOUT_MS   600000L /* one reply (a batch, a $collStats on a large collection) */
+#define PROGRESS_EVERY      10000   /* documents between progress reports within one collection */
+#define FIND_BATCH          2000    /* documents per reply: few round trips, small replies */
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -144,7 +145,7 @@ int bk_mongo_dump(const char *uri, struct bk_writer *w, struct bk_manifest *m,
     char **names = NULL;
     bson_error_t e;
 
-    rc = rp_mongo_open(uri, SERVER_SELECTION_MS, &mg, err);
+    rc = rp_mongo_open(uri, SERVER_SELECTION_MS, SOCKET_TIMEOUT_MS, &mg, err);
     if (rc != RP_OK) {
         if (err) { /* say what could not be reached; the URI itself may hold a password */
             char why[sizeof(err->msg)];

@@ -40,7 +40,9 @@
 #define MONGO_BATCH_BYTES   (8 * 1024 * 1024)
 #define BSON_DOC_CAP        (16 * 1024 * 1024 + 16 * 1024) /* MongoDB's document limit + slack */
 #define SERVER_SELECTION_MS 5000
-#define NAMES_LISTED        5 /* objects named in a "not empty" error */
+#define SOCKET_TIMEOUT_MS                                                                          \
+    600000L            /* one reply: a bulk write, an index build on a large collection */
+#define NAMES_LISTED 5 /* objects named in a "not empty" error */
 
 /* "a, b, c and 4 more" from the first column of `res`. */
 static char *list_names(PGresult *res)
@@ -763,7 +765,7 @@ int bk_restore(const char *archive, const char *pg_conninfo, const char *mongo_u
             goto out;
     }
     if (mongo_uri) {
-        rc = rp_mongo_open(mongo_uri, SERVER_SELECTION_MS, &mg, err);
+        rc = rp_mongo_open(mongo_uri, SERVER_SELECTION_MS, SOCKET_TIMEOUT_MS, &mg, err);
         if (rc != RP_OK) {
             if (err) { /* the URI itself may hold a password: do not repeat it */
                 char why[sizeof(err->msg)];

@@ -332,7 +332,7 @@ mongoc_collection_t *dash_results(struct dash_req *r)
         pthread_mutex_lock(&app->mongo_lock);
         if (!app->mongo) {
             struct rp_error e = {0};
-            if (rp_mongo_open(app->cfg->mongo_url, 2000, &app->mongo, &e) != RP_OK)
+            if (rp_mongo_open(app->cfg->mongo_url, 2000, 0, &app->mongo, &e) != RP_OK)
                 rp_warn("MongoDB: %s", e.msg);
         }
         pthread_mutex_unlock(&app->mongo_lock);

@@ -31,6 +31,37 @@ long long wrk_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void wrk_beat(struct wrk_shared *s, enum wrk_thread t, const char *doing, long budget_ms)
+{
+    atomic_store(&s->beat[t].doing, doing);
+    atomic_store(&s->beat[t].budget_ms, budget_ms);
+    atomic_store(&s->beat[t].at, wrk_now_ms());
+}
+
+void wrk_beat_end(struct wrk_shared *s, enum wrk_thread t)
+{
+    atomic_store(&s->beat[t].at, 0);
+}
+
+int wrk_consumer_live(void *ud, struct rp_error *err)
+{
+    static const char *const names[WRK_THREADS] = {"intake", "exec", "writer"};
+    struct wrk_consumer *w = ud;
+    struct wrk_shared *s = &w->s;
+    long long now = wrk_now_ms();
+    for (int t = 0; t < WRK_THREADS; t++) {
+        long long at = atomic_load(&s->beat[t].at);
+        long budget = atomic_load(&s->beat[t].budget_ms);
+        const char *doing = atomic_load(&s->beat[t].doing);
+        if (at && now - at > s->cfg->stall_ms + budget)
+            return rp_error_set(err, RP_EIO,
+                                "the %s thread has not come back for %lld s from: %s (limit %ld s)",
+                                names[t], (now - at) / 1000, doing ? doing : "?",
+                                (s->cfg->stall_ms + budget) / 1000);
+    }
+    return RP_OK;
+}
+
 void wrk_nap(struct wrk_shared *s, long ms)
 {
     long long until = wrk_now_ms() + ms;
@@ -262,6 +293,7 @@ static int connect_all(struct intake *in)
     long wait = 200;
     char last[512] = "";
     while (!atomic_load(&s->draining) && !atomic_load(&s->abort)) {
+        wrk_beat(s, WRK_INTAKE, "connecting to RabbitMQ", 0);
         struct rp_error e = {0};
         struct rp_amqp_opts o = {.name = "worker jobs consumer"};
         struct rp_amqp_opts od = {.name = "worker dead-letter consumer"};
@@ -434,6 +466,7 @@ static void *intake_main(void *arg)
     snprintf(in.queue, sizeof(in.queue), "%s.%s", RP_AMQP_JOBS_EXCHANGE, s->cfg->location);
     connect_all(&in);
     while (!atomic_load(&s->abort)) {
+        wrk_beat(s, WRK_INTAKE, "taking and acknowledging job messages", 0);
         settle_all(&in);
         if (atomic_load(&s->draining) && !in.cancelled) {
             struct rp_error e = {0};
@@ -479,6 +512,7 @@ static void *intake_main(void *arg)
     rp_amqp_consumer_free(in.jobs);
     rp_amqp_consumer_free(in.dead);
     rp_amqp_admin_close(in.admin);
+    wrk_beat_end(s, WRK_INTAKE);
     pthread_mutex_lock(&s->mu);
     s->intake_done = 1;
     pthread_cond_broadcast(&s->done_cv);

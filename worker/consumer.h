@@ -47,6 +47,7 @@ struct wrk_config {
     long delivery_limit;      /* x-delivery-limit of the job queue */
     long retention_days;      /* results older than this are deleted; 0 keeps them */
     long batch;               /* most results written per batch */
+    long stall_ms;            /* a thread gone longer than this (past its call's budget): stalled */
     /* RAMPART_SECRET_KEY: opens the sealed secret variables of environments and overrides
      * ({"secret": true, "sealed": "v1:..."}); without it, a run using one ends as `error` */
     unsigned char secret_key[32]; /* RP_SECRET_KEY_BYTES */
@@ -91,6 +92,17 @@ struct wrk_item {
     int published, confirmed, refused;
 };
 
+/* Liveness: each thread notes when it last came round its loop and what it does next, with
+ * that call's own bound on top of cfg->stall_ms (a retention delete may legitimately take
+ * minutes). A thread that does not come back within both is stuck in a call that should
+ * have returned: wrk_consumer_stalled() says so, and /healthz turns 503. */
+enum wrk_thread { WRK_INTAKE, WRK_EXEC, WRK_WRITER, WRK_THREADS };
+struct wrk_beat {
+    _Atomic long long at;      /* wrk_now_ms() of the last beat; 0: not started or finished */
+    _Atomic long budget_ms;    /* what the call after the beat may take, above stall_ms */
+    const char *_Atomic doing; /* static text: what the thread does after the beat */
+};
+
 /* What the three threads share. Queues and counters under `mu`; flags are atomics. */
 struct wrk_shared {
     const struct wrk_config *cfg;
@@ -110,6 +122,7 @@ struct wrk_shared {
     int exec_done, store_done, intake_done;
     atomic_int draining; /* stop taking new work, finish what was started */
     atomic_int abort;    /* the drain timed out: stop now, leave the rest unacked */
+    struct wrk_beat beat[WRK_THREADS];
 };
 
 /* ---- consumer.c: the shared queues -------------------------------------------------------- */
@@ -136,6 +149,11 @@ void wrk_complete(struct wrk_shared *s, struct wrk_msg *m, size_t n);
 /* `m` was not started: intake rejects it with requeue, so another worker takes it. */
 void wrk_hand_back(struct wrk_shared *s, struct wrk_msg *m);
 long long wrk_now_ms(void); /* monotonic */
+/* Thread `t` comes round its loop and will now do `doing` (static text), which may take up
+ * to `budget_ms` more than cfg->stall_ms. Lock-free. */
+void wrk_beat(struct wrk_shared *s, enum wrk_thread t, const char *doing, long budget_ms);
+/* Thread `t` has finished: it no longer counts for liveness. */
+void wrk_beat_end(struct wrk_shared *s, enum wrk_thread t);
 /* Sleep up to `ms`, returning early once the worker aborts. */
 void wrk_nap(struct wrk_shared *s, long ms);
 
@@ -152,6 +170,10 @@ int wrk_consumer_start(const struct wrk_config *cfg, struct rp_metrics *metrics,
  * hand back the rest, within `timeout_ms`. RP_OK, or RP_ETIMEDOUT (the threads are told to
  * stop; what is unacked goes back to the queue when the process exits). */
 int wrk_consumer_drain(struct wrk_consumer *w, long timeout_ms);
+/* Liveness (rp_live_fn): RP_OK while every running thread came round its loop within
+ * cfg->stall_ms plus its call's budget; RP_EIO naming the stuck thread, for how long and in
+ * what, otherwise. Lock-free; from any thread. */
+int wrk_consumer_live(void *w, struct rp_error *err);
 /* Stop (aborting if not drained) and join the threads, free everything. Accepts NULL. */
 void wrk_consumer_free(struct wrk_consumer *w);
 

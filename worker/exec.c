@@ -602,6 +602,7 @@ void *wrk_exec_main(void *arg)
         wrk_nap(s, 1000);
     }
     while (x.engine && !atomic_load(&s->abort)) {
+        wrk_beat(s, WRK_EXEC, "running tests", 0);
         int draining = atomic_load(&s->draining);
         size_t busy = wrk_engine_in_flight(x.engine);
         if (!busy && !x.retry)
@@ -649,8 +650,11 @@ void *wrk_exec_main(void *arg)
                 x.suspect_active = 1;
             }
         }
-        if (x.pending && ensure_pg(&x) && wrk_now_ms() >= x.next_try)
-            start_pending(&x);
+        if (x.pending) {
+            wrk_beat(s, WRK_EXEC, "recording the start of runs in PostgreSQL", 0);
+            if (ensure_pg(&x) && wrk_now_ms() >= x.next_try)
+                start_pending(&x);
+        }
         rp_series_set(s->m.suspects, (double)x.n_suspects);
         if (wrk_engine_in_flight(x.engine))
             wrk_engine_run(x.engine, RUN_SLICE_MS);
@@ -674,6 +678,7 @@ void *wrk_exec_main(void *arg)
     }
     wrk_cache_free(x.cache);
     rp_pg_close(x.pg);
+    wrk_beat_end(s, WRK_EXEC);
     wrk_exec_finished(s);
     return NULL;
 }

@@ -29,6 +29,8 @@
 
 #define RETENTION_PERIOD_MS (3600L * 1000) /* results past the retention are deleted this often */
 #define MONGO_TIMEOUT_MS    5000           /* server selection: a down server fails this fast */
+#define WRITE_REPLY_MS      30000          /* one reply (an insert batch, a read by _id) */
+#define RETENTION_REPLY_MS  (15 * 60000L)  /* the retention delete: FerretDB scans the collection */
 #define FLUSH_MS            5000           /* one wait for the events' confirms */
 #define MAX_PERM_TRIES      10             /* a permanent failure is retried this often */
 #define RESULTS             "results"
@@ -164,15 +166,28 @@ static void create_indexes(struct store *st)
     }
 }
 
+/* The retention delete, on a pool of its own: it may take far longer than the writer's reply
+ * bound (a scan of the whole collection on FerretDB), which must stay short. */
 static void delete_old(struct store *st)
 {
     bson_t sel = BSON_INITIALIZER, lt, reply;
     bson_error_t e;
+    struct rp_mongo *m = NULL;
+    struct rp_error err = {0};
+    if (rp_mongo_open(st->cfg->mongo_url, MONGO_TIMEOUT_MS, RETENTION_REPLY_MS, &m, &err) !=
+        RP_OK) {
+        rp_warn("retention: cannot delete old results: %s", err.msg);
+        st->next_retention = wrk_now_ms() + 60 * 1000;
+        return;
+    }
+    mongoc_client_t *client = rp_mongo_acquire(m);
+    mongoc_collection_t *coll = rp_mongo_collection(m, client, RESULTS);
+    wrk_beat(st->s, WRK_WRITER, "deleting results past the retention", RETENTION_REPLY_MS);
     int64_t cutoff = rp_now_unix_ms() - st->cfg->retention_days * 86400000LL;
     bson_append_document_begin(&sel, "fire_time", -1, &lt);
     BSON_APPEND_DATE_TIME(&lt, "$lt", cutoff);
     bson_append_document_end(&sel, &lt);
-    if (mongoc_collection_delete_many(st->coll, &sel, NULL, &reply, &e)) {
+    if (mongoc_collection_delete_many(coll, &sel, NULL, &reply, &e)) {
         bson_iter_t it;
         int64_t n = 0;
         if (bson_iter_init_find(&it, &reply, "deletedCount"))
@@ -187,6 +202,9 @@ static void delete_old(struct store *st)
     }
     bson_destroy(&reply);
     bson_destroy(&sel);
+    mongoc_collection_destroy(coll);
+    rp_mongo_release(m, client);
+    rp_mongo_close(m);
 }
 
 static int ensure_mongo(struct store *st, struct rp_error *err)
@@ -194,7 +212,8 @@ static int ensure_mongo(struct store *st, struct rp_error *err)
     if (st->coll)
         return RP_OK;
     if (!st->mongo) {
-        int rc = rp_mongo_open(st->cfg->mongo_url, MONGO_TIMEOUT_MS, &st->mongo, err);
+        int rc =
+            rp_mongo_open(st->cfg->mongo_url, MONGO_TIMEOUT_MS, WRITE_REPLY_MS, &st->mongo, err);
         if (rc != RP_OK)
             return rc == RP_EINVAL ? rc : RP_EAGAIN;
     }
@@ -468,6 +487,7 @@ static void publish_incidents(struct store *st)
     int n = t ? PQntuples(t) : 0;
     if (n == 0 || !st->pub)
         return;
+    wrk_beat(st->s, WRK_WRITER, "publishing incident events", 0);
     struct rp_amqp_pub_stats before, after;
     rp_amqp_publisher_stats(st->pub, &before);
     struct rp_error err = {0};
@@ -610,6 +630,7 @@ static int step(struct store *st, step_fn fn, const char *what)
     for (;;) {
         if (atomic_load(&st->s->abort))
             return 0;
+        wrk_beat(st->s, WRK_WRITER, what, 0);
         struct rp_error e = {0};
         int rc = fn(st, &e);
         if (rc == RP_OK) {
@@ -678,6 +699,7 @@ void *wrk_store_main(void *arg)
     for (;;) {
         if (atomic_load(&s->abort))
             break;
+        wrk_beat(s, WRK_WRITER, "storing results", 0);
         int finished = 0;
         struct wrk_item *list = wrk_store_take(s, st.cap, 1000, &finished);
         if (!list) {
@@ -718,6 +740,7 @@ void *wrk_store_main(void *arg)
         rp_mongo_release(st.mongo, st.client);
     rp_mongo_close(st.mongo);
     rp_pg_close(st.pg);
+    wrk_beat_end(s, WRK_WRITER);
     wrk_store_finished(s);
     return NULL;
 }

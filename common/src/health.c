@@ -32,10 +32,12 @@ struct rp_health {
     unsigned port;
     struct rp_metrics *metrics;
     struct rp_metric *requests;
-    pthread_mutex_t lock; /* guards the three fields below */
+    pthread_mutex_t lock; /* guards the five fields below */
     int ready;
     int draining;
     char *reason;
+    int stalled; /* rp_health_set_live(h, 0, ...): /healthz answers 503 */
+    char *stall_reason;
     const struct rp_http_app *_Atomic app;
     void *app_ud;
 };
@@ -110,6 +112,24 @@ static enum MHD_Result serve_readyz(struct rp_health *h, struct MHD_Connection *
     return reply(h, c, "/readyz", code, "application/json", b.data, b.len, MHD_RESPMEM_MUST_FREE);
 }
 
+static enum MHD_Result serve_healthz(struct rp_health *h, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&h->lock);
+    int stalled = h->stalled;
+    struct rp_buf b;
+    rp_buf_init(&b, 0);
+    if (stalled) {
+        (void)rp_buf_printf(&b, "{\"status\":\"stalled\",\"reason\":\"");
+        (void)rp_json_escape(&b, h->stall_reason ? h->stall_reason : "unknown");
+        (void)rp_buf_printf(&b, "\"}\n");
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (!stalled)
+        return reply_static(h, c, "/healthz", MHD_HTTP_OK, "{\"status\":\"ok\"}\n");
+    return reply(h, c, "/healthz", MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", b.data, b.len,
+                 MHD_RESPMEM_MUST_FREE);
+}
+
 static enum MHD_Result serve_metrics(struct rp_health *h, struct MHD_Connection *c)
 {
     struct rp_buf b;
@@ -157,7 +177,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_static(h, c, path, MHD_HTTP_METHOD_NOT_ALLOWED,
                             "{\"error\":\"method not allowed\"}\n");
     if (strcmp(url, "/healthz") == 0)
-        return reply_static(h, c, path, MHD_HTTP_OK, "{\"status\":\"ok\"}\n");
+        return serve_healthz(h, c);
     if (strcmp(url, "/readyz") == 0)
         return serve_readyz(h, c);
     if (strcmp(url, "/metrics") == 0)
@@ -270,6 +290,7 @@ void rp_health_stop(struct rp_health *h)
         MHD_stop_daemon(h->daemon);
     pthread_mutex_destroy(&h->lock);
     free(h->reason);
+    free(h->stall_reason);
     free(h);
 }
 
@@ -284,6 +305,15 @@ void rp_health_set_ready(struct rp_health *h, int ready, const char *reason)
     h->ready = ready;
     free(h->reason);
     h->reason = reason ? rp_xstrdup(reason) : NULL;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void rp_health_set_live(struct rp_health *h, int live, const char *reason)
+{
+    pthread_mutex_lock(&h->lock);
+    h->stalled = !live;
+    free(h->stall_reason);
+    h->stall_reason = !live && reason ? rp_xstrdup(reason) : NULL;
     pthread_mutex_unlock(&h->lock);
 }
 

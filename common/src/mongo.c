@@ -148,13 +148,16 @@ int rp_mongo_error(struct rp_error *err, const bson_error_t *e, const char *what
                         e ? e->code : 0);
 }
 
-int rp_mongo_uri_new(const char *uri_string, long timeout_ms, mongoc_uri_t **out,
-                     struct rp_error *err)
+int rp_mongo_uri_new(const char *uri_string, long timeout_ms, long socket_timeout_ms,
+                     mongoc_uri_t **out, struct rp_error *err)
 {
     bson_error_t e;
     if (timeout_ms <= 0 || timeout_ms > INT32_MAX)
         return rp_error_set(err, RP_EINVAL, "mongo: server selection timeout %ld ms out of range",
                             timeout_ms);
+    if (socket_timeout_ms < 0 || socket_timeout_ms > INT32_MAX)
+        return rp_error_set(err, RP_EINVAL, "mongo: socket timeout %ld ms out of range",
+                            socket_timeout_ms);
     mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_string ? uri_string : "", &e);
     if (!uri)
         return rp_error_set(err, RP_EINVAL, "mongo: bad URI: %s", e.message);
@@ -163,18 +166,24 @@ int rp_mongo_uri_new(const char *uri_string, long timeout_ms, mongoc_uri_t **out
         long ct = timeout_ms < 100 ? 100 : timeout_ms > 10000 ? 10000 : timeout_ms;
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, (int32_t)ct);
     }
+    /* libmongoc waits 300 s for a reply by default: a reply lost with its connection (a
+     * network cut) would hold the caller that long (measured: a worker's writer, stalled) */
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(
+            uri, MONGOC_URI_SOCKETTIMEOUTMS,
+            (int32_t)(socket_timeout_ms ? socket_timeout_ms : RP_MONGO_SOCKET_TIMEOUT_MS));
     if (!mongoc_uri_get_appname(uri))
         mongoc_uri_set_appname(uri, APP_NAME);
     *out = uri;
     return RP_OK;
 }
 
-int rp_mongo_open(const char *uri_string, long timeout_ms, struct rp_mongo **out,
-                  struct rp_error *err)
+int rp_mongo_open(const char *uri_string, long timeout_ms, long socket_timeout_ms,
+                  struct rp_mongo **out, struct rp_error *err)
 {
     pthread_once(&init_once, init_library);
     struct rp_mongo *m = rp_xcalloc(1, sizeof(*m));
-    int rc = rp_mongo_uri_new(uri_string, timeout_ms, &m->uri, err);
+    int rc = rp_mongo_uri_new(uri_string, timeout_ms, socket_timeout_ms, &m->uri, err);
     if (rc != RP_OK)
         goto out;
     const char *db = mongoc_uri_get_database(m->uri);

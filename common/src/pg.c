@@ -122,11 +122,20 @@ static void on_notice(void *arg, const char *message)
 /* One connection attempt over every host of the conninfo. Sets pg->conn on success. */
 static int connect_once(struct rp_pg *pg, struct rp_error *err)
 {
-    /* Entries before "dbname" are defaults the conninfo may override (expand_dbname). */
-    const char *const keys[] = {
-        "connect_timeout",     "application_name", "keepalives", "keepalives_idle",
-        "keepalives_interval", "keepalives_count", "dbname",     NULL};
-    const char *const vals[] = {"5", "rampart", "1", "10", "5", "3", pg->conninfo, NULL};
+    /* Entries before "dbname" are defaults the conninfo may override (expand_dbname).
+     * Keepalives find a dead server while we wait for a reply (25 s); tcp_user_timeout bounds
+     * how long sent data may stay unacknowledged (a query sent into a network cut), which
+     * keepalives do not cover: without it the kernel retries for about 15 minutes. */
+    const char *const keys[] = {"connect_timeout",
+                                "application_name",
+                                "keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
+                                "dbname",
+                                NULL};
+    const char *const vals[] = {"5", "rampart", "1", "10", "5", "3", "25000", pg->conninfo, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c && PQstatus(c) == CONNECTION_OK) {
         PQsetNoticeProcessor(c, on_notice, NULL);

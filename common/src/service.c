@@ -49,6 +49,10 @@ struct rp_service {
     void *drain_ud;
     int was_ready; /* -1 before the first round of checks */
     char last_reason[512];
+    rp_live_fn live;
+    void *live_ud;
+    struct rp_series *live_gauge;
+    int stalled;
 };
 
 static double now_s(void)
@@ -198,6 +202,33 @@ void rp_service_check_degrades(struct rp_service *svc, const char *name)
     abort();
 }
 
+void rp_service_set_liveness(struct rp_service *svc, rp_live_fn fn, void *ud)
+{
+    svc->live = fn;
+    svc->live_ud = ud;
+    svc->live_gauge = rp_metric_series(
+        rp_metrics_gauge(svc->metrics, "rampart_live",
+                         "1 while the service makes progress (/healthz answers 200)", NULL),
+        NULL);
+    rp_series_set(svc->live_gauge, 1);
+}
+
+static void check_live(struct rp_service *svc)
+{
+    if (!svc->live)
+        return;
+    struct rp_error e = {0};
+    int rc = svc->live(svc->live_ud, &e);
+    const char *why = e.msg[0] ? e.msg : rp_strerror(rc);
+    rp_health_set_live(svc->health, rc == RP_OK, rc == RP_OK ? NULL : why);
+    rp_series_set(svc->live_gauge, rc == RP_OK);
+    if (rc != RP_OK && !svc->stalled)
+        rp_err("stalled: %s; /healthz answers 503 so that a supervisor restarts this process", why);
+    else if (rc == RP_OK && svc->stalled)
+        rp_warn("making progress again: /healthz answers 200");
+    svc->stalled = rc != RP_OK;
+}
+
 void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud)
 {
     svc->drain = fn;
@@ -260,6 +291,7 @@ int rp_service_run(struct rp_service *svc)
 {
     while (!rp_signals_draining()) {
         run_checks(svc);
+        check_live(svc);
         (void)rp_signals_wait(svc->check_ms);
     }
     rp_health_set_draining(svc->health);

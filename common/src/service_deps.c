@@ -12,6 +12,7 @@
 #include "rampart/service.h"
 
 #define CHECK_BOUND_MS 2000
+#define CHECK_REPLY_MS 5000 /* a check's reply from MongoDB (ping): the round must go on */
 
 struct pg_dep {
     char **conninfo;
@@ -68,7 +69,8 @@ static int check_mongo(void *ud, struct rp_error *err)
 {
     struct mongo_dep *d = ud;
     if (!d->mongo)
-        return rp_mongo_open(*d->uri, CHECK_BOUND_MS, &d->mongo, err); /* pings on open */
+        return rp_mongo_open(*d->uri, CHECK_BOUND_MS, CHECK_REPLY_MS, &d->mongo,
+                             err); /* pings on open */
     return rp_mongo_ping(d->mongo, err);
 }
 

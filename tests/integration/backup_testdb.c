@@ -113,7 +113,7 @@ static int create_mongo(const char *name, struct btdb *db)
     db->mongo_uri =
         rp_xasprintf("%.*s/%s%s", (int)host_end, base, db->mongo_name, query ? query : "");
     struct rp_error err = {0};
-    if (rp_mongo_open(db->mongo_uri, 5000, &db->mongo, &err) != RP_OK) {
+    if (rp_mongo_open(db->mongo_uri, 5000, 0, &db->mongo, &err) != RP_OK) {
         fprintf(stderr, "cannot open RAMPART_TEST_MONGO=%s: %s\n", base, err.msg);
         return -1;
     }

@@ -2,8 +2,9 @@
  * set-up (FerretDB, started by scripts/servers.sh; URI in RAMPART_TEST_MONGO). Proves that
  * libmongoc works with it for what Rampart needs: bulk inserts, find with filter + sort +
  * limit, unique indexes reported as RP_EEXIST, idempotent upserts, aggregate $match/$group/
- * $sum, and a bounded server-selection timeout. Each run uses its own database, dropped at
- * the end. */
+ * $sum, a bounded server-selection timeout, and a bounded wait for a reply that never comes
+ * (a relay in the test forwards to the server, then swallows its replies, as a network cut
+ * does). Each run uses its own database, dropped at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 #include "rampart/log.h"
 #include "rampart/mem.h"
 #include "rampart/mongo.h"
+#include "tcp_relay.h"
 
 #define NDOCS     600
 #define NPROJECTS 7
@@ -71,7 +73,7 @@ static int setup(void **state)
     const char *query = strchr(base + host_end, '?');
     char *uri = rp_xasprintf("%.*s/%s%s", (int)host_end, base, dbname, query ? query : "");
     struct rp_error err = {0};
-    int rc = rp_mongo_open(uri, 5000, &m, &err);
+    int rc = rp_mongo_open(uri, 5000, 0, &m, &err);
     free(uri);
     if (rc != RP_OK) {
         fprintf(stderr, "cannot open RAMPART_TEST_MONGO=%s: %s\n", base, err.msg);
@@ -350,11 +352,55 @@ static void test_server_selection_bound(void **state)
     struct rp_mongo *down = NULL;
     struct rp_error err = {0};
     long t0 = now_ms();
-    assert_int_equal(rp_mongo_open(uri, 500, &down, &err), RP_EAGAIN);
+    assert_int_equal(rp_mongo_open(uri, 500, 0, &down, &err), RP_EAGAIN);
     long ms = now_ms() - t0;
     assert_null(down);
     printf("mongo: closed port, 500 ms bound -> RP_EAGAIN after %ld ms (%s)\n", ms, err.msg);
     assert_true(ms < 2000);
+    free(uri);
+}
+
+static int insert_one(const char *coll, int i, int *ms, struct rp_error *err)
+{
+    mongoc_client_t *c = rp_mongo_acquire(m);
+    mongoc_collection_t *col = rp_mongo_collection(m, c, coll);
+    bson_t *doc = BCON_NEW("i", BCON_INT32(i));
+    bson_error_t e;
+    long t0 = now_ms();
+    int rc = mongoc_collection_insert_one(col, doc, NULL, NULL, &e)
+                 ? RP_OK
+                 : rp_mongo_error(err, &e, "insert");
+    *ms = (int)(now_ms() - t0);
+    bson_destroy(doc);
+    mongoc_collection_destroy(col);
+    rp_mongo_release(m, c);
+    return rc;
+}
+
+/* A reply that never comes fails the operation after the socket timeout, as transient, and
+ * the next operation works on a new connection (libmongoc's default would wait 300 s). */
+static void test_lost_reply_bound(void **state)
+{
+    struct rp_mongo *keep = m;
+    struct tcp_relay *r = tcp_relay_start(getenv("RAMPART_TEST_MONGO"));
+    assert_non_null(r);
+    char *uri = rp_xasprintf("mongodb://127.0.0.1:%u/%s", tcp_relay_port(r), dbname);
+    struct rp_error err = {0};
+    assert_int_equal(rp_mongo_open(uri, 2000, 1000, &m, &err), RP_OK);
+    int ms_ok = 0, ms_lost = 0, ms_again = 0;
+    assert_int_equal(insert_one("relay", 1, &ms_ok, &err), RP_OK);
+    tcp_relay_swallow(r, 1);
+    int rc = insert_one("relay", 2, &ms_lost, &err);
+    printf("mongo: reply swallowed, 1000 ms socket timeout -> %s after %d ms (%s)\n",
+           rp_strerror(rc), ms_lost, err.msg);
+    assert_int_equal(rc, RP_EAGAIN);
+    assert_true(ms_lost >= 900 && ms_lost < 5000);
+    tcp_relay_swallow(r, 0);
+    assert_int_equal(insert_one("relay", 3, &ms_again, &err), RP_OK);
+    printf("mongo: next insert on a new connection: ok after %d ms\n", ms_again);
+    rp_mongo_close(m);
+    m = keep;
+    tcp_relay_stop(r);
     free(uri);
 }
 
@@ -367,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_aggregate_group_sum),
         cmocka_unit_test(test_unique_index_is_eexist),
         cmocka_unit_test(test_server_selection_bound),
+        cmocka_unit_test(test_lost_reply_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,6 +12,9 @@
  *      finished by the next worker; no run started twice.
  *  (d) a redelivered batch with half its results stored: those are kept, only they read back.
  *  (e) a suspect (redelivered while `running`) that cannot run alone runs after 30 s anyway.
+ *  (f) a MongoDB reply lost on its way (a relay swallows it): the writer gives up on it after
+ *      its 30 s reply bound and stores on a new connection; meanwhile /healthz says the
+ *      writer is stuck (a 2 s stall limit here), and 200 again afterwards.
  * Everything it creates has unique names (it can run twice against the same servers). */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@
 #include <mongoc/mongoc.h>
 
 #include "rampart/amqp.h"
+#include "tcp_relay.h"
 #include "rampart/job.h"
 #include "rampart/log.h"
 #include "rampart/mem.h"
@@ -132,6 +136,8 @@ struct wopts {
     long delivery_limit; /* 0: the default */
     const char *crash_marker;
     const char *prefetch;
+    const char *mongo_url; /* NULL: the test set-up's */
+    const char *stall;     /* RAMPART_WORKER_STALL_TIMEOUT; NULL: the default */
 };
 
 static pid_t start_worker(const struct wopts *o)
@@ -151,7 +157,10 @@ static pid_t start_worker(const struct wopts *o)
         snprintf(limit, sizeof(limit), "%ld", o->delivery_limit ? o->delivery_limit : 5);
         setenv("RAMPART_PG_URL", pg_url, 1);
         setenv("RAMPART_AMQP_URLS", amqp_url, 1);
-        setenv("RAMPART_MONGO_URL", mongo_url, 1);
+        setenv("RAMPART_MONGO_URL", o->mongo_url ? o->mongo_url : mongo_url, 1);
+        if (o->stall)
+            setenv("RAMPART_WORKER_STALL_TIMEOUT", o->stall, 1);
+        setenv("RAMPART_READY_CHECK_INTERVAL", "1s", 1);
         setenv("RAMPART_HTTP_LISTEN", "127.0.0.1:0", 1);
         setenv("RAMPART_INSTANCE", inst, 1);
         setenv("RAMPART_WORKER_LOCATION", o->location, 1);
@@ -202,15 +211,17 @@ static char *slurp(const char *path)
     return b.data ? b.data : rp_xstrdup("");
 }
 
-/* GET /metrics of the worker that logs to log index `i`; the value of `series` (or -1). */
-static double metric(int i, const char *series)
+/* GET `path` from the health endpoint of the worker that logs to log index `i`: the HTTP
+ * status (0: no answer) and the whole response in `b` (caller rp_buf_cleanup()s it). */
+static int http_get(int i, const char *path, struct rp_buf *b)
 {
+    rp_buf_init(b, 8 << 20);
     char *log = slurp(logs[i]);
     const char *p = strstr(log, "health endpoint on port ");
     int port = p ? atoi(p + strlen("health endpoint on port ")) : 0;
     free(log);
     if (port <= 0)
-        return -1;
+        return 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
@@ -218,17 +229,28 @@ static double metric(int i, const char *series)
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         if (fd >= 0)
             close(fd);
-        return -1;
+        return 0;
     }
-    const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    assert_true(write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1));
-    struct rp_buf b;
-    rp_buf_init(&b, 8 << 20);
+    char req[256];
+    int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    assert_true(write(fd, req, (size_t)len) == len);
     char chunk[16384];
     ssize_t n;
     while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-        (void)rp_buf_append(&b, chunk, (size_t)n);
+        (void)rp_buf_append(b, chunk, (size_t)n);
     close(fd);
+    int code = 0;
+    return b->data && sscanf(b->data, "HTTP/1.%*d %d", &code) == 1 ? code : 0;
+}
+
+/* GET /metrics of the worker that logs to log index `i`; the value of `series` (or -1). */
+static double metric(int i, const char *series)
+{
+    struct rp_buf b;
+    if (http_get(i, "/metrics", &b) != 200) {
+        rp_buf_cleanup(&b);
+        return -1;
+    }
     double v = -1;
     char needle[256];
     snprintf(needle, sizeof(needle), "\n%s ", series);
@@ -1043,6 +1065,102 @@ static void test_suspect_overdue(void **state)
     delete_location(loc);
 }
 
+/* ---- (f) a MongoDB reply that never comes ---------------------------------------------------
+ */
+
+/* mongo_url with its (first) host:port replaced by 127.0.0.1:port. New string. */
+static char *url_via(const char *url, unsigned short port)
+{
+    const char *h = strstr(url, "://");
+    assert_non_null(h);
+    h += 3;
+    size_t hl = strcspn(h, "/?");
+    return rp_xasprintf("%.*s127.0.0.1:%u%s", (int)(h - url), url, port, h + hl);
+}
+
+/* The reply to the writer's insert is lost on its way (as in a network cut, where it stalled
+ * a worker for minutes: libmongoc waits 300 s by default). The writer gives up on it after its
+ * 30 s reply bound and stores the result on a new connection; while it waits, /healthz says
+ * which thread is stuck in what, so a supervisor could restart the worker. */
+static void test_lost_reply(void **state)
+{
+    (void)state;
+    char loc[48];
+    snprintf(loc, sizeof(loc), "%s-f", tag);
+    declare_location(loc, 5);
+    struct tcp_relay *relay = tcp_relay_start(mongo_url);
+    assert_non_null(relay);
+    char *via = url_via(mongo_url, tcp_relay_port(relay));
+    struct wopts o = {.location = loc, .mongo_url = via, .stall = "2s"};
+    pid_t w = start_worker(&o);
+    int wi = n_procs - 1;
+    struct run first, lost;
+    make_runs(&first, 1, loc, t_ping, def_ping, 0);
+    make_runs(&lost, 1, loc, t_ping, def_ping, 0);
+    double t0 = now_s();
+    publish(&first, 1, 1, loc);
+    while (finished_at(loc) < 1 && now_s() - t0 < 30)
+        pump_events(100);
+    assert_int_equal(finished_at(loc), 1);
+    struct rp_buf b;
+    assert_int_equal(http_get(wi, "/healthz", &b), 200);
+    rp_buf_cleanup(&b);
+
+    tcp_relay_swallow(relay, 1); /* from now on MongoDB's replies are lost */
+    t0 = now_s();
+    publish(&lost, 1, 1, loc);
+    int code = 0;
+    double stalled_at = -1, live_gauge = -1;
+    char reason[512] = "";
+    while (now_s() - t0 < 25) {
+        pump_events(200);
+        code = http_get(wi, "/healthz", &b);
+        if (code == 503) {
+            const char *body = strstr(b.data, "\r\n\r\n");
+            snprintf(reason, sizeof(reason), "%s", body ? body + 4 : b.data);
+            reason[strcspn(reason, "\r\n")] = '\0';
+            rp_buf_cleanup(&b);
+            stalled_at = now_s() - t0;
+            live_gauge = metric(wi, "rampart_live");
+            break;
+        }
+        rp_buf_cleanup(&b);
+    }
+    tcp_relay_swallow(relay, 0); /* the lost reply stays lost; new ones come through */
+    while (finished_at(loc) < 2 && now_s() - t0 < 90)
+        pump_events(200);
+    double stored_at = now_s() - t0;
+    int code_after = 0;
+    for (double t1 = now_s(); now_s() - t1 < 15; pump_events(200)) {
+        code_after = http_get(wi, "/healthz", &b);
+        rp_buf_cleanup(&b);
+        if (code_after == 200)
+            break;
+    }
+    char *log = slurp(logs[wi]);
+    int logged = log && strstr(log, "stalled: the writer thread") != NULL;
+    int again = log && strstr(log, "making progress again") != NULL;
+    free(log);
+    fprintf(stderr,
+            "pipeline worker: lost MongoDB reply: /healthz 503 after %.1fs (rampart_live %.0f): "
+            "%s; stored after %.1fs; /healthz then %d; logged stalled=%d again=%d\n",
+            stalled_at, live_gauge, reason, stored_at, code_after, logged, again);
+    assert_true(stalled_at > 0 && stalled_at < 20);
+    assert_non_null(strstr(reason, "\"status\":\"stalled\""));
+    assert_non_null(strstr(reason, "writer thread"));
+    assert_non_null(strstr(reason, "storing results in MongoDB"));
+    assert_true(live_gauge == 0);
+    assert_true(stored_at >= 25 && stored_at < 60); /* the 30 s reply bound, then a retry */
+    assert_int_equal(finished_at(loc), 2);
+    assert_int_equal(code_after, 200);
+    assert_true(logged);
+    assert_true(again);
+    assert_int_equal(stop_worker(w), 0);
+    tcp_relay_stop(relay);
+    free(via);
+    delete_location(loc);
+}
+
 /* ---- set-up --------------------------------------------------------------------------------- */
 
 static int teardown(void **state)
@@ -1108,7 +1226,7 @@ int main(void)
     snprintf(secret, sizeof(secret), "s3cr3t-%s-%.8s", tag, id + 24);
     struct rp_error e;
     if (rp_pg_open(pg_url, &pg, &e) != RP_OK || rp_pg_migrate(pg, NULL, NULL, &e) != RP_OK ||
-        rp_mongo_open(mongo_url, 5000, &mongo, &e) != RP_OK) {
+        rp_mongo_open(mongo_url, 5000, 0, &mongo, &e) != RP_OK) {
         fprintf(stderr, "it_pipeline_worker: %s\n", e.msg);
         return 1;
     }
@@ -1135,6 +1253,7 @@ int main(void)
         cmocka_unit_test_teardown(test_drain, teardown),
         cmocka_unit_test_teardown(test_redelivered_batch, teardown),
         cmocka_unit_test_teardown(test_suspect_overdue, teardown),
+        cmocka_unit_test_teardown(test_lost_reply, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for the health endpoint, queried over real HTTP with libcurl on 127.0.0.1:0:
  * /healthz, /readyz through starting -> ready -> draining, /metrics exposition (request
- * counters and a histogram), 404 and 405, keep-alive connection reuse, and bad addresses. */
+ * counters and a histogram), 404 and 405, keep-alive connection reuse, bad addresses, and /healthz
+ * 503 while stalled. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,6 +137,30 @@ static void test_readiness_lifecycle(void **state)
     assert_int_equal(f->code, 200);
 }
 
+/* A process that runs but makes no progress: /healthz 503 with the reason, then 200 again;
+ * readiness is a separate matter. */
+static void test_liveness(void **state)
+{
+    struct fixture *f = *state;
+    rp_health_set_ready(f->health, 1, NULL);
+    rp_health_set_live(f->health, 0, "the writer thread has not come back for \"130\" s");
+    request(f, "GET", "/healthz");
+    assert_int_equal(f->code, 503);
+    assert_string_equal(f->body.data, "{\"status\":\"stalled\",\"reason\":\"the writer thread "
+                                      "has not come back for \\\"130\\\" s\"}\n");
+    assert_string_equal(f->ctype, "application/json");
+    request(f, "GET", "/readyz");
+    assert_int_equal(f->code, 200);
+    rp_health_set_live(f->health, 1, "ignored when live");
+    request(f, "GET", "/healthz");
+    assert_int_equal(f->code, 200);
+    assert_string_equal(f->body.data, "{\"status\":\"ok\"}\n");
+    rp_health_set_live(f->health, 0, NULL);
+    request(f, "GET", "/healthz");
+    assert_int_equal(f->code, 503);
+    assert_non_null(strstr(f->body.data, "\"reason\":\"unknown\""));
+}
+
 static void test_metrics_exposition(void **state)
 {
     struct fixture *f = *state;
@@ -211,6 +236,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_healthz_and_keepalive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readiness_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_exposition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_405, setup, teardown),

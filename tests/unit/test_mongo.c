@@ -94,42 +94,49 @@ static void test_uri_options(void **state)
 
     /* The caller's bound wins over the URI's; connectTimeoutMS follows it when unset. */
     assert_int_equal(rp_mongo_uri_new("mongodb://127.0.0.1:57017/?serverSelectionTimeoutMS=30000",
-                                      500, &u, &err),
+                                      500, 0, &u, &err),
                      RP_OK);
     assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0),
                      500);
     assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_CONNECTTIMEOUTMS, 0), 500);
+    /* no reply waits libmongoc's 300 s: the default bound when neither caller nor URI says */
+    assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SOCKETTIMEOUTMS, 0),
+                     RP_MONGO_SOCKET_TIMEOUT_MS);
     assert_string_equal(mongoc_uri_get_appname(u), "rampart");
     assert_null(mongoc_uri_get_database(u));
     mongoc_uri_destroy(u);
 
     /* connectTimeoutMS and appName given in the URI are kept; the database is read. */
     assert_int_equal(rp_mongo_uri_new("mongodb://a:1,b:2/results?connectTimeoutMS=2500"
-                                      "&appname=worker-7&replicaSet=rs0",
-                                      60000, &u, &err),
+                                      "&appname=worker-7&replicaSet=rs0&socketTimeoutMS=7000",
+                                      60000, 30000, &u, &err),
                      RP_OK);
     assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0),
                      60000);
     assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_CONNECTTIMEOUTMS, 0), 2500);
+    assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SOCKETTIMEOUTMS, 0), 7000);
     assert_string_equal(mongoc_uri_get_appname(u), "worker-7");
     assert_string_equal(mongoc_uri_get_database(u), "results");
     assert_string_equal(mongoc_uri_get_replica_set(u), "rs0");
     mongoc_uri_destroy(u);
 
     /* connectTimeoutMS is clamped to 100..10000 ms when derived from the bound. */
-    assert_int_equal(rp_mongo_uri_new("mongodb://h/", 20, &u, &err), RP_OK);
+    assert_int_equal(rp_mongo_uri_new("mongodb://h/", 20, 30000, &u, &err), RP_OK);
     assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_CONNECTTIMEOUTMS, 0), 100);
+    assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SOCKETTIMEOUTMS, 0), 30000);
     mongoc_uri_destroy(u);
-    assert_int_equal(rp_mongo_uri_new("mongodb://h/", 120000, &u, &err), RP_OK);
+    assert_int_equal(rp_mongo_uri_new("mongodb://h/", 120000, 0, &u, &err), RP_OK);
     assert_int_equal(mongoc_uri_get_option_as_int32(u, MONGOC_URI_CONNECTTIMEOUTMS, 0), 10000);
     mongoc_uri_destroy(u);
 
     u = NULL;
-    assert_int_equal(rp_mongo_uri_new("http://not-mongo/", 500, &u, &err), RP_EINVAL);
+    assert_int_equal(rp_mongo_uri_new("http://not-mongo/", 500, 0, &u, &err), RP_EINVAL);
     assert_null(u);
     assert_non_null(strstr(err.msg, "bad URI"));
-    assert_int_equal(rp_mongo_uri_new("mongodb://h/", 0, &u, &err), RP_EINVAL);
-    assert_int_equal(rp_mongo_uri_new(NULL, 500, &u, &err), RP_EINVAL);
+    assert_int_equal(rp_mongo_uri_new("mongodb://h/", 0, 0, &u, &err), RP_EINVAL);
+    assert_int_equal(rp_mongo_uri_new("mongodb://h/", 500, -1, &u, &err), RP_EINVAL);
+    assert_non_null(strstr(err.msg, "socket timeout"));
+    assert_int_equal(rp_mongo_uri_new(NULL, 500, 0, &u, &err), RP_EINVAL);
     assert_null(u);
 }
 
@@ -157,12 +164,12 @@ static void test_open_closed_port(void **state)
     struct rp_error err = {0};
     char *uri = rp_xasprintf("mongodb://127.0.0.1:%d/", closed_port());
     long t0 = now_ms();
-    assert_int_equal(rp_mongo_open(uri, 300, &m, &err), RP_EAGAIN);
+    assert_int_equal(rp_mongo_open(uri, 300, 0, &m, &err), RP_EAGAIN);
     long ms = now_ms() - t0;
     assert_null(m);
     assert_true(ms < 2000);
     assert_non_null(strstr(err.msg, "ping"));
-    assert_int_equal(rp_mongo_open("bogus://", 300, &m, &err), RP_EINVAL);
+    assert_int_equal(rp_mongo_open("bogus://", 300, 0, &m, &err), RP_EINVAL);
     assert_null(m);
     rp_mongo_close(NULL);
     free(uri);

@@ -1,6 +1,6 @@
 /* The operations endpoint every long-running service serves: GET /healthz (the process is
- * alive), GET /readyz (ready to take work: 200, or 503 with a JSON reason while not ready or
- * draining) and GET /metrics (Prometheus text format). Runs on libmicrohttpd's own polling
+ * alive and not stalled), GET /readyz (ready to take work: 200, or 503 with a JSON reason while not
+ * ready or draining) and GET /metrics (Prometheus text format). Runs on libmicrohttpd's own polling
  * thread; readiness is a flag the service sets, forced false once draining starts (by
  * rp_health_set_draining or a termination signal, see signals.h). */
 #ifndef RAMPART_HEALTH_H
@@ -57,6 +57,12 @@ unsigned rp_health_port(const struct rp_health *h);
  * e.g. "postgres: connection refused"; with ready = 1 a reason means degraded: 200
  * {"status":"degraded","reason":...}. Ignored after draining started. Thread-safe. */
 void rp_health_set_ready(struct rp_health *h, int ready, const char *reason);
+
+/* Set liveness. Not live: /healthz answers 503 {"status":"stalled","reason":...} (`reason`
+ * copied), so that a supervisor (a Kubernetes liveness probe) restarts the process; live (the
+ * default): 200 {"status":"ok"}. For a process that runs but no longer makes progress.
+ * Thread-safe. */
+void rp_health_set_live(struct rp_health *h, int live, const char *reason);
 
 /* Enter draining: /readyz answers 503 {"status":"draining"} from now on. /healthz and
  * /metrics keep answering. Thread-safe, irreversible. */

@@ -13,14 +13,23 @@
 
 struct rp_mongo;
 
+/* How long an operation waits for the server's reply unless the caller or the URI says
+ * otherwise (socketTimeoutMS; libmongoc's own default is 300 s). A reply that does not come
+ * in time fails the operation as transient (RP_EAGAIN) and closes its connection, so a reply
+ * lost with its connection (a network cut, a proxy that dropped the session) costs a retry,
+ * not minutes. Operations that legitimately take longer (a retention delete on FerretDB, a
+ * backup) ask for more. */
+#define RP_MONGO_SOCKET_TIMEOUT_MS 60000L
+
 /* Parse `uri` and apply Rampart's settings: serverSelectionTimeoutMS forced to
  * `server_selection_timeout_ms` (> 0); connectTimeoutMS, when the URI does not set it, to the
- * same bound clamped to 100..10000 ms; appname "rampart" unless set. Other URI options are
- * kept as given (retryWrites/retryReads included: see docs in mongo.c for FerretDB). Returns
- * RP_OK and `*out` (caller mongoc_uri_destroy()s it) or RP_EINVAL. Exposed for tests and
- * tools; rp_mongo_open calls it. Thread-safe. */
-int rp_mongo_uri_new(const char *uri, long server_selection_timeout_ms, mongoc_uri_t **out,
-                     struct rp_error *err) RP_MUST_CHECK;
+ * same bound clamped to 100..10000 ms; socketTimeoutMS, when the URI does not set it, to
+ * `socket_timeout_ms` (0: RP_MONGO_SOCKET_TIMEOUT_MS); appname "rampart" unless set. Other URI
+ * options are kept as given (retryWrites/retryReads included: see docs in mongo.c for
+ * FerretDB). Returns RP_OK and `*out` (caller mongoc_uri_destroy()s it) or RP_EINVAL. Exposed
+ * for tests and tools; rp_mongo_open calls it. Thread-safe. */
+int rp_mongo_uri_new(const char *uri, long server_selection_timeout_ms, long socket_timeout_ms,
+                     mongoc_uri_t **out, struct rp_error *err) RP_MUST_CHECK;
 
 /* Open a pool for `uri` (see rp_mongo_uri_new for the options applied) and ping the server,
  * so that a wrong address is reported now rather than at the first query. Initializes
@@ -28,8 +37,8 @@ int rp_mongo_uri_new(const char *uri, long server_selection_timeout_ms, mongoc_u
  * warnings and errors to rp_log (lower levels are dropped). Returns RP_OK and `*out` (free
  * with rp_mongo_close), RP_EINVAL for a bad URI, RP_EAGAIN when no server answered within
  * the bound (retry later). The returned object is thread-safe. */
-int rp_mongo_open(const char *uri, long server_selection_timeout_ms, struct rp_mongo **out,
-                  struct rp_error *err) RP_MUST_CHECK;
+int rp_mongo_open(const char *uri, long server_selection_timeout_ms, long socket_timeout_ms,
+                  struct rp_mongo **out, struct rp_error *err) RP_MUST_CHECK;
 
 /* Destroy the pool. Every acquired client must have been released. Accepts NULL. */
 void rp_mongo_close(struct rp_mongo *m);

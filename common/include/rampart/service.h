@@ -117,6 +117,16 @@ void rp_service_use_rabbitmq(struct rp_service *svc, char **urls);
 struct rp_http_app;
 void rp_service_set_http_app(struct rp_service *svc, const struct rp_http_app *app, void *ud);
 
+/* A liveness check: RP_OK while the service makes progress; otherwise fill `err` with what is
+ * stuck. It must not block (it reads state the service's threads keep). */
+typedef int (*rp_live_fn)(void *ud, struct rp_error *err);
+
+/* Set the liveness check (default: none, always live). It runs after every round of readiness
+ * checks; while it fails, /healthz answers 503 {"status":"stalled","reason":...} so that a
+ * supervisor restarts the process, rampart_live is 0, and each change is logged (an error when
+ * it starts failing). `ud` must outlive the service. */
+void rp_service_set_liveness(struct rp_service *svc, rp_live_fn fn, void *ud);
+
 /* Set the drain callback (default: none, the drain ends at once). */
 void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud);
 
