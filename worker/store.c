@@ -281,6 +281,7 @@ static int store_each(struct store *st, struct rp_error *err)
         struct wrk_item *it = st->v[i];
         bson_error_t e;
         int found = 0;
+        wrk_beat(st->s, WRK_WRITER, "storing results one by one in MongoDB", 0);
         int rc = adopt_existing(st, it, &found, &e);
         if (rc != RP_OK)
             return rp_mongo_error(err, &e, "reading a stored result");
@@ -349,6 +350,7 @@ static int store_after_bulk(struct store *st, const bson_t *reply, struct rp_err
         int found = 0;
         if (code[i] == 0)
             continue;
+        wrk_beat(st->s, WRK_WRITER, "reading back results stored earlier", 0);
         if (code[i] == 11000) {
             rc = adopt_existing(st, item, &found, &e);
             if (rc != RP_OK)

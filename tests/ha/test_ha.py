@@ -416,7 +416,7 @@ def table(rows):
 
 def diagnose(stuck):
     """What holds runs that did not finish, for the failure message: their (status, attempts),
-    each worker's gauges, and the last warnings of each worker's log."""
+    each worker's /healthz and /readyz, its gauges, and the last warnings of its log."""
     out = [f"(status, attempts): {dict(collections.Counter((r['status'], r['attempts']) for r in stuck))}"]
     want = ("rampart_runs_in_flight", "rampart_worker_suspect_jobs", "rampart_jobs_queue_depth")
     for pair in os.environ.get("RAMPART_HA_WORKERS", "").split(","):
@@ -426,8 +426,11 @@ def diagnose(stuck):
         try:
             text = requests.get(url + "/metrics", timeout=3).text
             gauges = [ln for ln in text.splitlines() if ln.startswith(want)]
+            for path in ("/healthz", "/readyz"):
+                r = requests.get(url + path, timeout=3)
+                gauges.insert(0, f"{path} {r.status_code} {r.text.strip()}")
         except requests.RequestException as e:
-            gauges = [f"metrics unreachable: {e.__class__.__name__}"]
+            gauges = [f"endpoint unreachable: {e.__class__.__name__}"]
         warns = {}  # message without digits: [last time, count, message]
         try:
             with open(os.path.join(os.environ.get("RAMPART_HA_LOGS", ""), f"{name}.log")) as f:

@@ -211,6 +211,15 @@ static char *slurp(const char *path)
     return b.data ? b.data : rp_xstrdup("");
 }
 
+/* Whether the log of worker `i` has `text`. */
+static int log_has(int i, const char *text)
+{
+    char *log = slurp(logs[i]);
+    int has = strstr(log, text) != NULL;
+    free(log);
+    return has;
+}
+
 /* GET `path` from the health endpoint of the worker that logs to log index `i`: the HTTP
  * status (0: no answer) and the whole response in `b` (caller rp_buf_cleanup()s it). */
 static int http_get(int i, const char *path, struct rp_buf *b)
@@ -1046,10 +1055,8 @@ static void test_suspect_overdue(void **state)
     long sus_attempts = qlong("SELECT attempts FROM runs WHERE id = $1", 1, ps);
     while (finished_at(loc) < 2 && now_s() - t0 < 90)
         pump_events(200);
-    char *log = slurp(logs[wi]);
-    int waited = log && strstr(log, "wait to run alone") != NULL;
-    int beside = log && strstr(log, "could not run alone for 30 s") != NULL;
-    free(log);
+    int waited = log_has(wi, "wait to run alone");
+    int beside = log_has(wi, "could not run alone for 30 s");
     fprintf(stderr,
             "pipeline worker: suspect beside a held run: suspect finished after %.1fs "
             "(attempts %ld), the held run still running then=%ld; logged waiting=%d beside=%d; "
@@ -1137,10 +1144,8 @@ static void test_lost_reply(void **state)
         if (code_after == 200)
             break;
     }
-    char *log = slurp(logs[wi]);
-    int logged = log && strstr(log, "stalled: the writer thread") != NULL;
-    int again = log && strstr(log, "making progress again") != NULL;
-    free(log);
+    int logged = log_has(wi, "stalled: the writer thread");
+    int again = log_has(wi, "making progress again");
     fprintf(stderr,
             "pipeline worker: lost MongoDB reply: /healthz 503 after %.1fs (rampart_live %.0f): "
             "%s; stored after %.1fs; /healthz then %d; logged stalled=%d again=%d\n",
