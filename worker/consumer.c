@@ -50,9 +50,11 @@ int wrk_consumer_live(void *ud, struct rp_error *err)
     struct wrk_shared *s = &w->s;
     long long now = wrk_now_ms();
     for (int t = 0; t < WRK_THREADS; t++) {
-        long long at = atomic_load(&s->beat[t].at);
+        /* the budget before the time: wrk_beat stores them the other way round, so an old
+         * time is never read with a newer, smaller budget */
         long budget = atomic_load(&s->beat[t].budget_ms);
         const char *doing = atomic_load(&s->beat[t].doing);
+        long long at = atomic_load(&s->beat[t].at);
         if (at && now - at > s->cfg->stall_ms + budget)
             return rp_error_set(err, RP_EIO,
                                 "the %s thread has not come back for %lld s from: %s (limit %ld s)",
