@@ -405,18 +405,25 @@ static void settle_all(struct intake *in)
         s->unsettled--;
     }
     pthread_mutex_unlock(&s->mu);
+    /* after a reconnect every message of the old connection fails alike: one line for all */
+    size_t failed = 0;
+    char first[600] = "";
     while (m) {
         struct wrk_msg *next = m->next;
         struct rp_amqp_consumer *c = m->dead ? in->dead : in->jobs;
         struct rp_error e = {0};
         int rc = m->requeue ? rp_amqp_reject(c, m->d, 1, &e) : rp_amqp_ack(c, m->d, &e);
-        if (rc != RP_OK) /* e.g. it came on an earlier connection: the broker redelivers it */
-            rp_warn("%s of a %s message failed: %s", m->requeue ? "reject" : "ack",
-                    m->dead ? "dead-letter" : "job", e.msg);
+        if (rc != RP_OK && !failed++) /* e.g. it came on an earlier connection: redelivered */
+            snprintf(first, sizeof(first), "%s of a %s message failed: %s",
+                     m->requeue ? "reject" : "ack", m->dead ? "dead-letter" : "job", e.msg);
         in->outstanding--;
         wrk_msg_free(m);
         m = next;
     }
+    if (failed == 1)
+        rp_warn("%s", first);
+    else if (failed > 1)
+        rp_warn("%s (and %zu more messages alike)", first, failed - 1);
 }
 
 /* Every delivery still queued for exec goes back to the broker. */

@@ -630,9 +630,9 @@ void *wrk_exec_main(void *arg)
                 if (now - x.suspect_since >= SUSPECT_REPORT_MS)
                     rp_warn("%zu redelivered jobs wait to run alone (the next for %lld s): this "
                             "worker holds %zu other messages (%zu not started), %zu runs on the "
-                            "engine, %s%s",
+                            "engine%s",
                             x.n_suspects, (now - x.suspect_since) / 1000, held - x.n_suspects,
-                            queued, busy, x.retry ? "runs waiting to retry, " : "", "waiting");
+                            queued, busy, x.retry ? ", runs waiting to retry" : "");
             }
             if (!alone && overdue) {
                 rp_warn("%zu redelivered jobs could not run alone for %d s: running them beside "

@@ -441,8 +441,9 @@ def diagnose(stuck):
                         except ValueError:
                             continue
                         msg = d.get("msg", "")[:160]
-                        w = warns.pop(re.sub(r"\d+", "#", msg), [None, 0, msg])
-                        warns[re.sub(r"\d+", "#", msg)] = [d.get("time", "")[11:23], w[1] + 1, msg]
+                        key = re.sub(r"\d+", "#", msg)
+                        w = warns.pop(key, [None, 0, msg])
+                        warns[key] = [d.get("time", "")[11:23], w[1] + 1, msg]
         except OSError as e:
             warns["-"] = ["", 1, f"log unreadable: {e}"]
         last = [f"{t} {m}" + (f" (x{n})" if n > 1 else "") for t, n, m in list(warns.values())[-4:]]
