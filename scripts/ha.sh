@@ -508,10 +508,14 @@ start_svc() { # start_svc NAME (dashboard1, worker2, ...)
         mongo=${mongo//127.0.0.1/$NS_HOST_IP} lb=${lb//127.0.0.1/$NS_HOST_IP}
         smtp=${smtp//127.0.0.1/$NS_HOST_IP}
     fi
+    # a worker thread stuck for 25 s turns /healthz 503, naming the call, and the worker exits
+    # 25 s later so that its jobs go to the other one, within the fault tests' settle time (the
+    # default, 2 min, is for production). A call within its own bound comes back before the
+    # exit: a result write waits at most 30 s for MongoDB, so /healthz may say 503 for 5 s.
     RAMPART_HA_OWNER=$HA RAMPART_INSTANCE=ha-$n RAMPART_HTTP_LISTEN=$host:${PORT[$n]} \
         RAMPART_PG_URL=$pg RAMPART_AMQP_URLS=$amqp RAMPART_MONGO_URL=$mongo \
         RAMPART_PUBLIC_URL=$lb RAMPART_TRUST_PROXY=true RAMPART_READY_CHECK_INTERVAL=1s \
-        RAMPART_SMTP_URL=$smtp RAMPART_LOG_LEVEL=warn \
+        RAMPART_SMTP_URL=$smtp RAMPART_LOG_LEVEL=warn RAMPART_WORKER_STALL_TIMEOUT=25s \
         nohup "${exec[@]}" "$BIN/$s/rampart-$s" >>"$LOGS/$n.log" 2>&1 </dev/null &
     echo $! >"$PIDS/$n.pid"
 }

@@ -46,7 +46,8 @@ static const struct rp_setting settings[] = {
     {"RAMPART_WORKER_STALL_TIMEOUT", RP_SET_DURATION, "2m",
      "a worker thread that does not come back from a call for this long (a retention delete "
      "gets 15 minutes more) is stuck: /healthz answers 503 so that a supervisor restarts the "
-     "worker",
+     "worker; still stuck as long again, the worker exits (code 1) and its jobs go back to the "
+     "broker",
      &cfg.stall_ms, 1000, 3600000, NULL, 0},
     {"RAMPART_SECRET_KEY", RP_SET_STRING, "",
      "32-byte key (64 hex digits) opening the sealed secret variables the dashboard stores; the "
@@ -140,7 +141,7 @@ int main(int argc, char **argv)
             location, cfg.prefetch, cfg.concurrency, cfg.delivery_limit, cfg.retention_days,
             cfg.batch);
     rp_service_set_drain(svc, drain, w);
-    rp_service_set_liveness(svc, wrk_consumer_live, w);
+    rp_service_set_liveness(svc, wrk_consumer_live, w, cfg.stall_ms);
     code = rp_service_run(svc);
     wrk_consumer_free(w);
     rp_service_close(svc);

@@ -53,6 +53,8 @@ struct rp_service {
     void *live_ud;
     struct rp_series *live_gauge;
     int stalled;
+    long live_exit_ms;    /* exit when still stalled this long after it was first seen */
+    double stalled_since; /* now_s() when the check started failing */
 };
 
 static double now_s(void)
@@ -202,10 +204,11 @@ void rp_service_check_degrades(struct rp_service *svc, const char *name)
     abort();
 }
 
-void rp_service_set_liveness(struct rp_service *svc, rp_live_fn fn, void *ud)
+void rp_service_set_liveness(struct rp_service *svc, rp_live_fn fn, void *ud, long exit_after_ms)
 {
     svc->live = fn;
     svc->live_ud = ud;
+    svc->live_exit_ms = exit_after_ms;
     svc->live_gauge = rp_metric_series(
         rp_metrics_gauge(svc->metrics, "rampart_live",
                          "1 while the service makes progress (/healthz answers 200)", NULL),
@@ -222,11 +225,21 @@ static void check_live(struct rp_service *svc)
     const char *why = e.msg[0] ? e.msg : rp_strerror(rc);
     rp_health_set_live(svc->health, rc == RP_OK, rc == RP_OK ? NULL : why);
     rp_series_set(svc->live_gauge, rc == RP_OK);
-    if (rc != RP_OK && !svc->stalled)
+    if (rc != RP_OK && !svc->stalled) {
         rp_err("stalled: %s; /healthz answers 503 so that a supervisor restarts this process", why);
-    else if (rc == RP_OK && svc->stalled)
+        svc->stalled_since = now_s();
+    } else if (rc == RP_OK && svc->stalled) {
         rp_warn("making progress again: /healthz answers 200");
+    }
     svc->stalled = rc != RP_OK;
+    if (svc->stalled && svc->live_exit_ms > 0 &&
+        (now_s() - svc->stalled_since) * 1000 >= (double)svc->live_exit_ms) {
+        rp_log(RP_LOG_FATAL, NULL,
+               "still stalled %ld s later (%s): exiting, so that the work this process holds "
+               "goes back to the broker and a supervisor starts it again",
+               svc->live_exit_ms / 1000, why);
+        _exit(1);
+    }
 }
 
 void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud)

@@ -124,8 +124,11 @@ typedef int (*rp_live_fn)(void *ud, struct rp_error *err);
 /* Set the liveness check (default: none, always live). It runs after every round of readiness
  * checks; while it fails, /healthz answers 503 {"status":"stalled","reason":...} so that a
  * supervisor restarts the process, rampart_live is 0, and each change is logged (an error when
- * it starts failing). `ud` must outlive the service. */
-void rp_service_set_liveness(struct rp_service *svc, rp_live_fn fn, void *ud);
+ * it starts failing). If it still fails `exit_after_ms` later (> 0), the process exits with
+ * code 1 (logged as fatal): a stuck thread cannot drain, and its connections closing return its
+ * unacknowledged work to the broker even where nothing acts on /healthz (docker-compose
+ * restarts a container that exits). `ud` must outlive the service. */
+void rp_service_set_liveness(struct rp_service *svc, rp_live_fn fn, void *ud, long exit_after_ms);
 
 /* Set the drain callback (default: none, the drain ends at once). */
 void rp_service_set_drain(struct rp_service *svc, rp_drain_fn fn, void *ud);
