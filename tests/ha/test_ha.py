@@ -435,7 +435,7 @@ def diagnose(stuck):
         try:
             with open(os.path.join(os.environ.get("RAMPART_HA_LOGS", ""), f"{name}.log")) as f:
                 for line in f:
-                    if '"level":"warn"' in line or '"level":"error"' in line:
+                    if any(f'"level":"{v}"' in line for v in ("warn", "error", "fatal")):
                         try:
                             d = json.loads(line)
                         except ValueError:
