@@ -18,6 +18,7 @@
 #   scripts/ha.sh wipe           stop, then delete .run/ha
 #
 # RP_BUILD_DIR (default build/): where the Rampart binaries are, e.g. build-asan.
+# RAMPART_HA_LOG_LEVEL: every service's log level (default: info for workers, warn for the rest).
 #
 # RAMPART_HA_NETNS=auto|on|off (default auto: on when root and `ip netns add` works): worker2
 # runs in its own network namespace rpha<BASE>, joined to the host by a veth pair (host side
@@ -497,8 +498,11 @@ secrets() {
 }
 start_svc() { # start_svc NAME (dashboard1, worker2, ...)
     local n=$1 s=${1%[12]} host=127.0.0.1 pg=$PG_URL amqp=$AMQP_URLS mongo=$MONGO_URL lb=$LB_URL
-    local smtp=smtp://127.0.0.1:$SMTP_PORT exec=()
+    local smtp=smtp://127.0.0.1:$SMTP_PORT exec=() level=${RAMPART_HA_LOG_LEVEL:-warn}
     alive "$(pid_of "$n")" && return 0
+    # workers log at info: their few info lines (reconnects, "working again") are what a
+    # failing fault window's report needs to tell where a worker stopped
+    [ -n "${RAMPART_HA_LOG_LEVEL:-}" ] || [ "$s" != worker ] || level=info
     secrets
     if in_ns "$n"; then
         # in the namespace: the servers are on the host side of the veth; `ip netns exec`
@@ -515,7 +519,7 @@ start_svc() { # start_svc NAME (dashboard1, worker2, ...)
     RAMPART_HA_OWNER=$HA RAMPART_INSTANCE=ha-$n RAMPART_HTTP_LISTEN=$host:${PORT[$n]} \
         RAMPART_PG_URL=$pg RAMPART_AMQP_URLS=$amqp RAMPART_MONGO_URL=$mongo \
         RAMPART_PUBLIC_URL=$lb RAMPART_TRUST_PROXY=true RAMPART_READY_CHECK_INTERVAL=1s \
-        RAMPART_SMTP_URL=$smtp RAMPART_LOG_LEVEL=warn RAMPART_WORKER_STALL_TIMEOUT=25s \
+        RAMPART_SMTP_URL=$smtp RAMPART_LOG_LEVEL=$level RAMPART_WORKER_STALL_TIMEOUT=25s \
         nohup "${exec[@]}" "$BIN/$s/rampart-$s" >>"$LOGS/$n.log" 2>&1 </dev/null &
     echo $! >"$PIDS/$n.pid"
 }

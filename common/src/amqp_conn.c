@@ -9,6 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
@@ -301,6 +305,18 @@ int rp_amqp_link_reply(struct rp_amqp_link *l, amqp_rpc_reply_t r, const char *w
     return rc;
 }
 
+/* rabbitmq-c sends without a deadline (a publish, an ack, its own heartbeat): with the send
+ * buffer full of data the peer never acknowledges (a network cut), the call waits in poll()
+ * until the kernel gives up, about 15 minutes. Heartbeats bound only the waits for input. So
+ * the kernel drops the connection once sent data stays unacknowledged for three heartbeats:
+ * by then the broker has seen two missed heartbeats and closed it anyway. */
+static void bound_sends(int fd, int heartbeat_s)
+{
+    unsigned int ms = (unsigned int)heartbeat_s * 3000u;
+    if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) != 0)
+        rp_debug("amqp: TCP_USER_TIMEOUT not set: %s", strerror(errno));
+}
+
 static int try_url(struct rp_amqp_link *l, size_t i, struct rp_error *err)
 {
     const struct rp_amqp_url *u = &l->urls[i];
@@ -320,6 +336,7 @@ static int try_url(struct rp_amqp_link *l, size_t i, struct rp_error *err)
         rc = rp_error_set(err, RP_EAGAIN, "connect to %s: %s", u->redacted, amqp_error_string2(st));
         goto out;
     }
+    bound_sends(amqp_socket_get_sockfd(sock), l->opts.heartbeat_s);
     amqp_rpc_reply_t r = amqp_login(conn, u->vhost, 0, 131072, l->opts.heartbeat_s,
                                     AMQP_SASL_METHOD_PLAIN, u->user, u->password);
     rc = map_reply(conn, r, "login", u->redacted, &gone, err);

@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <cmocka.h>
 
 #include "rampart/amqp.h"
 #include "rampart/log.h"
+#include "tcp_relay.h"
 
 static char uniq[64];
 
@@ -453,7 +455,95 @@ static void test_return_and_refusal(void **state)
     rp_amqp_admin_close(a);
 }
 
-/* 5. The topology declares twice; a mismatching redeclaration is a permanent error, and the
+/* The URL of the test broker with its host:port replaced by the relay's. */
+static void url_via(const struct tcp_relay *r, char *out, size_t cap)
+{
+    const char *u = urls(), *at = strchr(u, '@'), *slash = at ? strchr(at, '/') : NULL;
+    assert_non_null(slash);
+    snprintf(out, cap, "%.*s127.0.0.1:%u%s", (int)(at + 1 - u), u, tcp_relay_port(r), slash);
+}
+
+static atomic_int frozen_done;
+
+static void *frozen_watchdog(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 300 && !atomic_load(&frozen_done); i++)
+        usleep(100000);
+    if (!atomic_load(&frozen_done)) {
+        fprintf(stderr, "test_send_into_cut: rp_amqp_publish still blocked after 30 s\n");
+        _exit(1);
+    }
+    return NULL;
+}
+
+/* 5. A publisher whose network is cut while it sends: the broker stops reading (the relay
+ * freezes), the socket's buffers fill up and a publish would wait in poll() until the kernel
+ * gives up (about 15 minutes): rabbitmq-c sends without a deadline. The send bound
+ * (TCP_USER_TIMEOUT, three heartbeats) drops the connection instead; once the network is back
+ * every message is sent again and confirmed. */
+static void test_send_into_cut(void **state)
+{
+    const char *q = qname("cut");
+    struct rp_amqp_admin *a = admin();
+    struct rp_error err = {0};
+    assert_int_equal(rp_amqp_declare_queue(a, q, NULL, &err), RP_OK);
+    struct tcp_relay *r = tcp_relay_start(urls());
+    assert_non_null(r);
+    char via[512];
+    url_via(r, via, sizeof(via));
+    struct tally t = {0};
+    struct rp_amqp_opts o = {.heartbeat_s = 1,
+                             .connect_timeout_ms = 1000,
+                             .window = 512,
+                             .name = "publisher behind a cut"};
+    struct rp_amqp_publisher *pub = NULL;
+    if (rp_amqp_publisher_new(via, &o, on_confirm, &t, &pub, &err) != RP_OK)
+        fail_msg("publisher_new through the relay: %s", err.msg);
+    assert_int_equal(rp_amqp_publish(pub, "", q, "before", 6, NULL, 1, NULL, &err), RP_OK);
+    flush_or_fail(pub, 10000);
+    assert_int_equal(t.confirmed, 1);
+
+    tcp_relay_freeze(r, 1);
+    pthread_t wd;
+    atomic_store(&frozen_done, 0);
+    assert_int_equal(pthread_create(&wd, NULL, frozen_watchdog, NULL), 0);
+    enum { N = 256, SIZE = 64 * 1024 };
+    char *body = malloc(SIZE);
+    assert_non_null(body);
+    memset(body, 'x', SIZE);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(rp_amqp_publish(pub, "", q, body, SIZE, NULL, 1, NULL, &err), RP_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    atomic_store(&frozen_done, 1);
+    pthread_join(wd, NULL);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    struct rp_amqp_pub_stats st;
+    rp_amqp_publisher_stats(pub, &st);
+    printf("    amqp: %d x 64 KiB (16 MiB) published into a frozen connection (heartbeat 1 s): the "
+           "calls "
+           "came back after %.1fs, %zu unconfirmed\n",
+           N, s, st.pending);
+    assert_true(s < 15.0);
+    assert_int_equal(st.pending, N);
+
+    tcp_relay_freeze(r, 0);
+    flush_or_fail(pub, 30000);
+    rp_amqp_publisher_stats(pub, &st);
+    printf("    amqp: network back: %zu confirmed, %llu reconnect(s), %llu resent\n", t.confirmed,
+           (unsigned long long)st.reconnects, (unsigned long long)st.resent);
+    assert_int_equal(t.confirmed, N + 1);
+    assert_true(st.reconnects >= 1);
+    free(body);
+    rp_amqp_publisher_free(pub);
+    tcp_relay_stop(r);
+    assert_int_equal(rp_amqp_delete_queue(a, q, &err), RP_OK);
+    rp_amqp_admin_close(a);
+}
+
+/* 6. The topology declares twice; a mismatching redeclaration is a permanent error, and the
  * session still works afterwards. Bad credentials are permanent too. */
 static void test_topology(void **state)
 {
@@ -504,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_return_and_refusal),
         cmocka_unit_test(test_topology),
+        cmocka_unit_test(test_send_into_cut),
         cmocka_unit_test(test_publish_through_broker_restart),
         cmocka_unit_test(test_consumer_through_broker_restart),
     };

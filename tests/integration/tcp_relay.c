@@ -1,6 +1,6 @@
 /* The TCP relay of the integration tests (see tcp_relay.h): an accept thread, and a thread
  * per connection copying bytes both ways with poll(2), 50 ms at a time so that a stop is
- * noticed. */
+ * noticed. A frozen connection is not read at all (not even to see it closed). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -19,6 +19,7 @@ struct tcp_relay {
     unsigned short port;
     struct sockaddr_in server;
     atomic_int swallow;
+    atomic_int freeze;
     atomic_int stop;
     atomic_int pipes; /* connections being relayed */
     pthread_t tid;
@@ -29,6 +30,13 @@ struct pipe_arg {
     int c;
 };
 
+/* A fixed receive buffer (no autotuning): a frozen connection fills up after this much. */
+static void small_buffer(int fd)
+{
+    int size = 256 * 1024;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
 static void *relay_pipe(void *arg)
 {
     struct pipe_arg *pa = arg;
@@ -37,8 +45,14 @@ static void *relay_pipe(void *arg)
     free(pa);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     char buf[65536];
+    if (s >= 0)
+        small_buffer(s);
     if (s >= 0 && connect(s, (struct sockaddr *)&r->server, sizeof(r->server)) == 0) {
         while (!atomic_load(&r->stop)) {
+            if (atomic_load(&r->freeze)) { /* nothing read: the peers' windows fill up */
+                usleep(50000);
+                continue;
+            }
             struct pollfd p[2] = {{.fd = c, .events = POLLIN}, {.fd = s, .events = POLLIN}};
             if (poll(p, 2, 50) <= 0)
                 continue;
@@ -120,6 +134,8 @@ struct tcp_relay *tcp_relay_start(const char *url)
     r->lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
+    if (r->lfd >= 0)
+        small_buffer(r->lfd); /* accepted connections inherit it */
     if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
         listen(r->lfd, 16) != 0 || getsockname(r->lfd, (struct sockaddr *)&a, &len) != 0)
         goto fail;
@@ -143,6 +159,11 @@ unsigned short tcp_relay_port(const struct tcp_relay *r)
 void tcp_relay_swallow(struct tcp_relay *r, int on)
 {
     atomic_store(&r->swallow, on);
+}
+
+void tcp_relay_freeze(struct tcp_relay *r, int on)
+{
+    atomic_store(&r->freeze, on);
 }
 
 void tcp_relay_stop(struct tcp_relay *r)
