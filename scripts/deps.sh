@@ -13,7 +13,7 @@ PACKAGES=(
     libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev libpcre2-dev libzstd-dev libarchive-dev libcmocka-dev
     python3 python3-aiosmtpd python3-httpbin nginx-light wrk
     libglib2.0-dev python3-psycopg2 python3-pymongo
-    python3-pytest python3-requests python3-venv haproxy chromium
+    python3-pytest python3-requests python3-venv haproxy chromium gdb
 )
 
 missing=()

@@ -35,6 +35,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -385,13 +386,58 @@ class Load:
         return len(expected), len(sent), dups, dict(statuses)
 
 
+STALLS = {}  # worker name: (its /healthz text, the file with its threads' stacks)
+
+
+def watch_stalls(stop):
+    """Polls each worker's /healthz once a second. When one answers 503 "stalled" (a thread
+    stuck in a call, docs/operations.md), every thread's stack is taken with gdb, once per
+    process, into <logs>/<worker>.<pid>.stacks.txt: the worker exits one stall limit later,
+    before the window's report could ask it, and the stack shows the call better than its
+    name."""
+    workers = [p.split("=", 1) for p in os.environ.get("RAMPART_HA_WORKERS", "").split(",")
+               if "=" in p]
+    logs = os.environ.get("RAMPART_HA_LOGS", "")
+    done = set()
+    while not stop.wait(1.0):
+        for name, url in workers:
+            try:
+                r = requests.get(url + "/healthz", timeout=2)
+                with open(os.path.join(os.path.dirname(logs), "pids", f"{name}.pid")) as f:
+                    pid = f.read().strip()
+            except (requests.RequestException, OSError):
+                continue
+            if r.status_code != 503 or "stalled" not in r.text or (name, pid) in done:
+                continue
+            done.add((name, pid))
+            path = os.path.join(logs, f"{name}.{pid}.stacks.txt")
+            gdb = shutil.which("gdb")
+            with open(path, "w") as f:
+                f.write(f"{time.strftime('%H:%M:%S')} {name} (pid {pid}): /healthz "
+                        f"{r.status_code} {r.text.strip()}\n")
+                f.flush()
+                if gdb:
+                    try:
+                        subprocess.run([gdb, "-p", pid, "-batch", "-ex", "thread apply all bt"],
+                                       stdout=f, stderr=subprocess.STDOUT, timeout=60)
+                    except subprocess.TimeoutExpired:
+                        f.write("gdb timed out\n")
+                else:
+                    f.write("gdb is not installed: no stacks (scripts/deps.sh installs it)\n")
+            STALLS[name] = (r.text.strip(), path)
+            print(f"  {name} stalled: {r.text.strip()}; its threads' stacks: {path}")
+
+
 @pytest.fixture(scope="module")
 def load():
     ld = Load()
+    stop = threading.Event()
+    threading.Thread(target=watch_stalls, args=(stop,), daemon=True).start()
     try:
         ld.start()
         yield ld
     finally:
+        stop.set()
         ld.stop()
         with open(os.path.join(ARTIFACTS, "ha-report.json"), "w") as f:
             json.dump({"schedules": SCHEDULES, "window_s": WINDOW, "windows": REPORT}, f,
@@ -416,7 +462,8 @@ def table(rows):
 
 def diagnose(stuck):
     """What holds runs that did not finish, for the failure message: their (status, attempts),
-    each worker's /healthz and /readyz, its gauges, and the last warnings of its log."""
+    each worker's /healthz and /readyz, its gauges, the last warnings of its log, and where
+    its threads' stacks are if it stalled (watch_stalls)."""
     out = [f"(status, attempts): {dict(collections.Counter((r['status'], r['attempts']) for r in stuck))}"]
     want = ("rampart_runs_in_flight", "rampart_worker_suspect_jobs", "rampart_jobs_queue_depth")
     for pair in os.environ.get("RAMPART_HA_WORKERS", "").split(","):
@@ -447,7 +494,9 @@ def diagnose(stuck):
         except OSError as e:
             warns["-"] = ["", 1, f"log unreadable: {e}"]
         last = [f"{t} {m}" + (f" (x{n})" if n > 1 else "") for t, n, m in list(warns.values())[-4:]]
-        out.append(f"{name}: {'; '.join(gauges)}; last warnings: {' | '.join(last)}")
+        stalled = (f"; stalled earlier: {STALLS[name][0]}, stacks in {STALLS[name][1]}"
+                   if name in STALLS else "")
+        out.append(f"{name}: {'; '.join(gauges)}; last warnings: {' | '.join(last)}{stalled}")
     return " // ".join(out)
 
 
