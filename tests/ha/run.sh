@@ -10,7 +10,7 @@
 #   tests/ha/run.sh -k promote          extra arguments go to pytest
 #
 # Figures of every window: printed, and in build/test-artifacts/ha-report.json; on a failure the
-# services' logs are kept in build/test-artifacts/ha-logs.
+# services' and servers' logs are kept in build/test-artifacts/ha-logs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export RAMPART_HA_BASE=${RAMPART_HA_BASE:-21000}
@@ -34,5 +34,12 @@ if [ "$rc" != 0 ]; then # the services' logs outlive the wipe, for whoever reads
     mkdir -p "$RP_BUILD_DIR/test-artifacts"
     cp -r "$RAMPART_HA_LOGS" "$RP_BUILD_DIR/test-artifacts/ha-logs" &&
         echo "tests/ha: the services' logs are kept in $RP_BUILD_DIR/test-artifacts/ha-logs" >&2
+    # and the servers' own: RabbitMQ's nodes and PostgreSQL's primary and standby
+    top=$(dirname "$RAMPART_HA_LOGS")
+    for d in "$top"/rmq*/log "$top"/pg/*/server.log; do
+        [ -e "$d" ] || continue
+        n=$(basename "$(dirname "$d")")
+        cp -r "$d" "$RP_BUILD_DIR/test-artifacts/ha-logs/$n-$(basename "$d")" || true
+    done
 fi
 exit "$rc"
