@@ -14,14 +14,16 @@
 #include "rampart/mem.h"
 #include "rampart/metrics.h"
 
-#define POLL_MS        20   /* longest wait for a delivery: acks are never later than this */
-#define DEPTH_EVERY_MS 5000 /* queue depth refresh */
-#define DEAD_PREFETCH  8
+#define POLL_MS           20   /* longest wait for a delivery: acks are never later than this */
+#define DEPTH_EVERY_MS    5000 /* queue depth refresh */
+#define DEAD_PREFETCH     8
+#define RETENTION_STOP_MS 1000 /* at exit: the longest wait for a retention delete */
 
 struct wrk_consumer {
     struct wrk_shared s;
     pthread_t intake, exec, store;
     int started; /* threads running (bit 1 intake, 2 exec, 4 store) */
+    struct wrk_retention *retention;
 };
 
 long long wrk_now_ms(void)
@@ -598,6 +600,7 @@ int wrk_consumer_start(const struct wrk_config *cfg, struct rp_metrics *metrics,
         wrk_consumer_free(w);
         return rp_error_set(err, RP_EIO, "cannot start the worker's threads");
     }
+    w->retention = wrk_retention_start(cfg);
     *out = w;
     return RP_OK;
 }
@@ -637,6 +640,7 @@ void wrk_consumer_free(struct wrk_consumer *w)
     pthread_cond_broadcast(&s->exec_cv);
     pthread_cond_broadcast(&s->store_cv);
     pthread_mutex_unlock(&s->mu);
+    wrk_retention_stop(w->retention, RETENTION_STOP_MS);
     if (w->started & 1)
         pthread_join(w->intake, NULL);
     if (w->started & 2)

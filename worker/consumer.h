@@ -46,6 +46,7 @@ struct wrk_config {
     long concurrency;         /* runs executing at once (the engine's transfer limit) */
     long delivery_limit;      /* x-delivery-limit of the job queue */
     long retention_days;      /* results older than this are deleted; 0 keeps them */
+    long retention_first_ms;  /* tests: the first delete after this long (0: 1 to 60 min) */
     long batch;               /* most results written per batch */
     long stall_ms;            /* a thread gone longer than this (past its call's budget): stalled */
     /* RAMPART_SECRET_KEY: opens the sealed secret variables of environments and overrides
@@ -93,9 +94,10 @@ struct wrk_item {
 };
 
 /* Liveness: each thread notes when it last came round its loop and what it does next, with
- * that call's own bound on top of cfg->stall_ms (a retention delete may legitimately take
- * minutes). A thread that does not come back within both is stuck in a call that should
- * have returned: wrk_consumer_stalled() says so, and /healthz turns 503. */
+ * that call's own bound on top of cfg->stall_ms if it has a longer one (none has today: the
+ * retention delete, 15 min, runs on a thread of its own). A thread that does not come back
+ * within both is stuck in a call that should have returned: wrk_consumer_live() says so,
+ * and /healthz turns 503. */
 enum wrk_thread { WRK_INTAKE, WRK_EXEC, WRK_WRITER, WRK_THREADS };
 struct wrk_beat {
     _Atomic long long at;      /* wrk_now_ms() of the last beat; 0: not started or finished */
@@ -181,6 +183,17 @@ void wrk_consumer_free(struct wrk_consumer *w);
 
 void *wrk_exec_main(void *shared);
 void *wrk_store_main(void *shared);
+
+/* ---- store.c: the retention delete ------------------------------------------------------- */
+
+struct wrk_retention;
+/* Start the delete of results past cfg->retention_days on a thread of its own: the first 1 to
+ * 60 minutes from now (random; cfg->retention_first_ms if set), then hourly. NULL when retention is
+ * off (0 days) or the thread cannot start (logged). */
+struct wrk_retention *wrk_retention_start(const struct wrk_config *cfg);
+/* Stop it, waiting up to `wait_ms` for a delete in progress; past that the thread is left to
+ * finish on its own (it owns what it uses; the process may exit under it). Accepts NULL. */
+void wrk_retention_stop(struct wrk_retention *r, long wait_ms);
 
 /* ---- cache.c: parsed tests by (test_id, version), LRU ------------------------------------- */
 

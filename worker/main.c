@@ -44,10 +44,9 @@ static const struct rp_setting settings[] = {
     {"RAMPART_WORKER_BATCH", RP_SET_INT, "200",
      "most results written to MongoDB and PostgreSQL in one batch", &cfg.batch, 1, 5000, NULL, 0},
     {"RAMPART_WORKER_STALL_TIMEOUT", RP_SET_DURATION, "2m",
-     "a worker thread that does not come back from a call for this long (a retention delete "
-     "gets 15 minutes more) is stuck: /healthz answers 503 so that a supervisor restarts the "
-     "worker; still stuck as long again, the worker exits (code 1) and its jobs go back to the "
-     "broker",
+     "a worker thread that does not come back from a call for this long is stuck: /healthz "
+     "answers 503 so that a supervisor restarts the worker; still stuck as long again, the "
+     "worker exits (code 1) and its jobs go back to the broker",
      &cfg.stall_ms, 1000, 3600000, NULL, 0},
     {"RAMPART_SECRET_KEY", RP_SET_STRING, "",
      "32-byte key (64 hex digits) opening the sealed secret variables the dashboard stores; the "

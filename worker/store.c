@@ -11,7 +11,8 @@
  * harmless, and nothing is acked before it is stored and announced. The final write also
  * decides the tests' incidents (finish_runs() in PostgreSQL); the transitions it creates are
  * then published as incident.<kind> (best effort: the alert services' outbox sweep publishes
- * any left behind). Also: the `results` indexes and the hourly retention delete. */
+ * any left behind). Also: the `results` indexes, and the hourly retention delete on a thread of
+ * its own (wrk_retention_start). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ struct store {
     struct rp_mongo *mongo;
     mongoc_client_t *client;
     mongoc_collection_t *coll;
-    long long next_mongo_try, next_retention;
+    long long next_mongo_try;
     struct rp_pg *pg;
     struct rp_amqp_publisher *pub;
     int need_declare;
@@ -166,45 +167,122 @@ static void create_indexes(struct store *st)
     }
 }
 
-/* The retention delete, on a pool of its own: it may take far longer than the writer's reply
- * bound (a scan of the whole collection on FerretDB), which must stay short. */
-static void delete_old(struct store *st)
+/* ---- retention: a thread of its own ------------------------------------------------------ */
+
+/* What the retention thread owns: copies, so that it may outlive the consumer. A delete can
+ * wait up to RETENTION_REPLY_MS for its reply (FerretDB scans the whole collection; a reply
+ * lost in a network cut takes the whole bound), and neither the writer nor the worker's exit
+ * waits for it. Freed by the last of its two owners (the thread and wrk_retention_stop). */
+struct wrk_retention {
+    char *mongo_url;
+    long days, first_ms;
+    pthread_t tid;
+    atomic_int stop, done, refs;
+};
+
+static void retention_release(struct wrk_retention *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        free(r->mongo_url);
+        free(r);
+    }
+}
+
+/* One delete, on a pool of its own. 1 when it ran. */
+static int delete_old(struct wrk_retention *r)
 {
     bson_t sel = BSON_INITIALIZER, lt, reply;
     bson_error_t e;
     struct rp_mongo *m = NULL;
     struct rp_error err = {0};
-    if (rp_mongo_open(st->cfg->mongo_url, MONGO_TIMEOUT_MS, RETENTION_REPLY_MS, &m, &err) !=
-        RP_OK) {
+    if (rp_mongo_open(r->mongo_url, MONGO_TIMEOUT_MS, RETENTION_REPLY_MS, &m, &err) != RP_OK) {
         rp_warn("retention: cannot delete old results: %s", err.msg);
-        st->next_retention = wrk_now_ms() + 60 * 1000;
-        return;
+        return 0;
     }
     mongoc_client_t *client = rp_mongo_acquire(m);
     mongoc_collection_t *coll = rp_mongo_collection(m, client, RESULTS);
-    wrk_beat(st->s, WRK_WRITER, "deleting results past the retention", RETENTION_REPLY_MS);
-    int64_t cutoff = rp_now_unix_ms() - st->cfg->retention_days * 86400000LL;
+    int64_t cutoff = rp_now_unix_ms() - r->days * 86400000LL;
     bson_append_document_begin(&sel, "fire_time", -1, &lt);
     BSON_APPEND_DATE_TIME(&lt, "$lt", cutoff);
     bson_append_document_end(&sel, &lt);
-    if (mongoc_collection_delete_many(coll, &sel, NULL, &reply, &e)) {
+    int ok = mongoc_collection_delete_many(coll, &sel, NULL, &reply, &e);
+    if (ok) {
         bson_iter_t it;
         int64_t n = 0;
         if (bson_iter_init_find(&it, &reply, "deletedCount"))
             n = bson_iter_as_int64(&it);
         if (n)
-            rp_info("retention: deleted %lld results older than %ld days", (long long)n,
-                    st->cfg->retention_days);
-        st->next_retention = wrk_now_ms() + RETENTION_PERIOD_MS;
+            rp_info("retention: deleted %lld results older than %ld days", (long long)n, r->days);
     } else {
         rp_warn("retention: cannot delete old results: %s", e.message);
-        st->next_retention = wrk_now_ms() + 60 * 1000;
     }
     bson_destroy(&reply);
     bson_destroy(&sel);
     mongoc_collection_destroy(coll);
     rp_mongo_release(m, client);
     rp_mongo_close(m);
+    return ok;
+}
+
+/* The first delete waits a random 1 to 60 minutes, then one runs every period (a failed one
+ * is tried again a minute later): on FerretDB a delete with a filter scans and decodes the
+ * whole collection (tens of seconds at 100,000 results, measured after a restore), and the
+ * copies that a rolling update or a restore starts at once must not all scan together. */
+static void *retention_main(void *arg)
+{
+    struct wrk_retention *r = arg;
+    long long next = wrk_now_ms() +
+                     (r->first_ms > 0 ? r->first_ms
+                                      : 60 * 1000 + (long long)randombytes_uniform(59 * 60 * 1000));
+    while (!atomic_load(&r->stop)) {
+        if (wrk_now_ms() >= next) {
+            next = wrk_now_ms() + (delete_old(r) ? RETENTION_PERIOD_MS : 60 * 1000);
+            continue;
+        }
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&r->done, 1);
+    retention_release(r);
+    return NULL;
+}
+
+struct wrk_retention *wrk_retention_start(const struct wrk_config *cfg)
+{
+    if (cfg->retention_days <= 0)
+        return NULL;
+    struct wrk_retention *r = rp_xcalloc(1, sizeof(*r));
+    r->mongo_url = rp_xstrdup(cfg->mongo_url);
+    r->days = cfg->retention_days;
+    r->first_ms = cfg->retention_first_ms;
+    atomic_init(&r->stop, 0);
+    atomic_init(&r->done, 0);
+    atomic_init(&r->refs, 2);
+    if (pthread_create(&r->tid, NULL, retention_main, r) != 0) {
+        rp_warn("retention: cannot start its thread; old results are not deleted");
+        free(r->mongo_url);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void wrk_retention_stop(struct wrk_retention *r, long wait_ms)
+{
+    if (!r)
+        return;
+    atomic_store(&r->stop, 1);
+    for (long waited = 0; !atomic_load(&r->done) && waited < wait_ms; waited += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&r->done)) {
+        pthread_join(r->tid, NULL);
+    } else {
+        rp_warn("retention: a delete is still waiting for MongoDB; not waiting for it");
+        pthread_detach(r->tid);
+    }
+    retention_release(r);
 }
 
 static int ensure_mongo(struct store *st, struct rp_error *err)
@@ -220,11 +298,6 @@ static int ensure_mongo(struct store *st, struct rp_error *err)
     st->client = rp_mongo_acquire(st->mongo);
     st->coll = rp_mongo_collection(st->mongo, st->client, RESULTS);
     create_indexes(st);
-    /* The first delete waits a random 1 to 60 minutes, then it runs every period: on FerretDB a
-     * delete with a filter scans and decodes the whole collection (tens of seconds at 100,000
-     * results, measured after a restore), which at start would hold up the first results of
-     * every copy that a rolling update or a restore restarts at once. */
-    st->next_retention = wrk_now_ms() + 60 * 1000 + (long long)randombytes_uniform(59 * 60 * 1000);
     return RP_OK;
 }
 
@@ -688,8 +761,6 @@ static void idle(struct store *st)
             st->next_mongo_try = now + 5000;
         }
     }
-    if (st->coll && st->cfg->retention_days > 0 && now >= st->next_retention)
-        delete_old(st);
 }
 
 void *wrk_store_main(void *arg)
@@ -723,8 +794,6 @@ void *wrk_store_main(void *arg)
             break;
         publish_incidents(&st);
         complete_batch(&st);
-        if (st.coll && st.cfg->retention_days > 0 && wrk_now_ms() >= st.next_retention)
-            delete_old(&st);
     }
     for (size_t i = 0; i < st.n; i++) /* after an abort: left unacked */
         wrk_item_free(st.v[i]);

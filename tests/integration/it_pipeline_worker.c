@@ -15,6 +15,8 @@
  *  (f) a writer stuck in a call (a relay swallows MongoDB's replies; a 2 s stall limit):
  *      /healthz says which thread is stuck in what, the worker then exits with code 1, and
  *      the next worker finishes the run.
+ *  (g) the retention delete, on its thread: deletes what is past the retention, keeps the
+ *      rest, and does not hold up a stop while its reply is lost.
  * Everything it creates has unique names (it can run twice against the same servers). */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -37,6 +39,7 @@
 #include <cmocka.h>
 #include <mongoc/mongoc.h>
 
+#include "consumer.h"
 #include "rampart/amqp.h"
 #include "tcp_relay.h"
 #include "rampart/job.h"
@@ -1216,6 +1219,103 @@ static int group_teardown(void **state)
     return 0;
 }
 
+static long long count_docs(mongoc_collection_t *c)
+{
+    bson_error_t e;
+    bson_t q = BSON_INITIALIZER;
+    int64_t n = mongoc_collection_count_documents(c, &q, NULL, NULL, NULL, &e);
+    bson_destroy(&q);
+    if (n < 0)
+        fail_msg("count: %s", e.message);
+    return n;
+}
+
+static void insert_result(mongoc_collection_t *c, const char *id, int64_t fire_ms)
+{
+    bson_error_t e;
+    bson_t *d = BCON_NEW("_id", BCON_UTF8(id), "fire_time", BCON_DATE_TIME(fire_ms));
+    if (!mongoc_collection_insert_one(c, d, NULL, NULL, &e))
+        fail_msg("insert %s: %s", id, e.message);
+    bson_destroy(d);
+}
+
+/* (g) The retention delete runs on a thread of its own (the writer never waits for it): it
+ * deletes the results past the retention and keeps the rest; and a stop does not wait for a
+ * delete whose reply is lost (a relay swallows MongoDB's replies), past its own short wait. */
+static void test_retention(void **state)
+{
+    (void)state;
+    const char *h = strstr(mongo_url, "://");
+    assert_non_null(h);
+    size_t hl = strcspn(h + 3, "/?");
+    char *url = rp_xasprintf("%.*s/rpret-%s", (int)(h + 3 + hl - mongo_url), mongo_url, tag);
+    struct rp_mongo *m = NULL;
+    struct rp_error e = {0};
+    if (rp_mongo_open(url, 5000, 0, &m, &e) != RP_OK)
+        fail_msg("%s", e.msg);
+    mongoc_client_t *cl = rp_mongo_acquire(m);
+    mongoc_collection_t *c = rp_mongo_collection(m, cl, "results");
+    int64_t now = rp_now_unix_ms(), day = 86400000LL;
+    insert_result(c, "old-1", now - 3 * day);
+    insert_result(c, "old-2", now - 5 * day);
+    insert_result(c, "new-1", now - day / 2);
+    struct wrk_config cfg = {.mongo_url = url, .retention_days = 2, .retention_first_ms = 1};
+    double t0 = now_s();
+    struct wrk_retention *r = wrk_retention_start(&cfg);
+    assert_non_null(r);
+    while (count_docs(c) > 1 && now_s() - t0 < 20)
+        usleep(100000);
+    double deleted_at = now_s() - t0;
+    long long left = count_docs(c);
+    double s0 = now_s();
+    wrk_retention_stop(r, 1000);
+    double stopped_in = now_s() - s0;
+
+    /* a delete whose reply never comes: the stop waits 300 ms, then leaves it */
+    insert_result(c, "old-3", now - 3 * day);
+    struct tcp_relay *relay = tcp_relay_start(mongo_url);
+    assert_non_null(relay);
+    char *via_host = url_via(mongo_url, tcp_relay_port(relay));
+    size_t vl = strcspn(strstr(via_host, "://") + 3, "/?");
+    char *via = rp_xasprintf("%.*s/rpret-%s", (int)(strstr(via_host, "://") + 3 + vl - via_host),
+                             via_host, tag);
+    tcp_relay_swallow(relay, 1);
+    cfg.mongo_url = via;
+    struct wrk_retention *r2 = wrk_retention_start(&cfg);
+    assert_non_null(r2);
+    usleep(1500 * 1000); /* its delete is sent, and waits */
+    s0 = now_s();
+    wrk_retention_stop(r2, 300);
+    double left_in = now_s() - s0;
+    tcp_relay_stop(relay); /* its delete fails now, and the thread ends on its own */
+    usleep(500 * 1000);
+    fprintf(stderr,
+            "pipeline worker: retention (2 days): 2 old results deleted after %.1fs, %lld "
+            "left; stopped in %.3fs; with its reply lost, a stop came back after %.3fs\n",
+            deleted_at, left, stopped_in, left_in);
+    assert_int_equal(left, 1);
+    bson_t q = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&q, "_id", "new-1");
+    bson_error_t be;
+    assert_int_equal(mongoc_collection_count_documents(c, &q, NULL, NULL, NULL, &be), 1);
+    bson_destroy(&q);
+    assert_true(stopped_in < 1.0);
+    assert_true(left_in < 1.0);
+    char *dbname = rp_xasprintf("rpret-%s", tag);
+    mongoc_database_t *db = mongoc_client_get_database(cl, dbname);
+    bson_error_t de;
+    if (!mongoc_database_drop(db, &de))
+        fprintf(stderr, "pipeline worker: dropping %s: %s\n", dbname, de.message);
+    mongoc_database_destroy(db);
+    free(dbname);
+    mongoc_collection_destroy(c);
+    rp_mongo_release(m, cl);
+    rp_mongo_close(m);
+    free(via);
+    free(via_host);
+    free(url);
+}
+
 int main(void)
 {
     pg_url = getenv("RAMPART_TEST_PG");
@@ -1265,6 +1365,7 @@ int main(void)
         cmocka_unit_test_teardown(test_redelivered_batch, teardown),
         cmocka_unit_test_teardown(test_suspect_overdue, teardown),
         cmocka_unit_test_teardown(test_lost_reply, teardown),
+        cmocka_unit_test(test_retention),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
