@@ -149,17 +149,21 @@ def jsonl(path):
 
 # ---- the API probe -------------------------------------------------------------------------
 
+def login(url, email, password):
+    """A session of the admin through HAProxy: (requests.Session, its CSRF token)."""
+    s = requests.Session()
+    r = s.post(url + "/api/v1/session", json={"email": email, "password": password}, timeout=30)
+    assert r.status_code == 201, r.text
+    return s, r.json()["csrf_token"]
+
+
 class Probe:
     """Clients of the dashboard through HAProxy: a read every 50 ms, a write every 500 ms.
     Every request is recorded: (start, end, ok, what)."""
 
     def __init__(self, url, email, password, pid):
         self.url, self.pid = url, pid
-        self.s = requests.Session()
-        r = self.s.post(url + "/api/v1/session", json={"email": email, "password": password},
-                        timeout=10)
-        assert r.status_code == 201, r.text
-        self.csrf = r.json()["csrf_token"]
+        self.s, self.csrf = login(url, email, password)
         self.log = []
         self.lock = threading.Lock()
         self.stop_flag = threading.Event()
@@ -246,11 +250,7 @@ class Load:
         recv, port = spawn_fixture("receiver", [os.path.join(ALERT_FIXTURES, "receiver.py"),
                                                 "--port", "0", "--out", self.hook_path])
         self.procs.append(recv)
-        self.s = requests.Session()
-        r = self.s.post(self.url + "/api/v1/session",
-                        json={"email": self.email, "password": self.password}, timeout=30)
-        assert r.status_code == 201, r.text
-        self.csrf = r.json()["csrf_token"]
+        self.s, self.csrf = login(self.url, self.email, self.password)
         proj = self.api("POST", P, {"name": f"HA load {tag}", "slug": f"ha-{tag}"})
         self.pid = proj["id"]
         steps = lambda path: [{"name": "get", "request": {"url": self.target.url + path,
