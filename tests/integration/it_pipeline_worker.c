@@ -1240,8 +1240,8 @@ static void insert_result(mongoc_collection_t *c, const char *id, int64_t fire_m
 }
 
 /* (g) The retention delete runs on a thread of its own (the writer never waits for it): it
- * deletes the results past the retention and keeps the rest; and a stop does not wait for a
- * delete whose reply is lost (a relay swallows MongoDB's replies), past its own short wait. */
+ * deletes the results past the retention and keeps the rest; and while a relay swallows
+ * MongoDB's replies to it, a stop does not wait past its own short wait. */
 static void test_retention(void **state)
 {
     (void)state;
@@ -1291,7 +1291,7 @@ static void test_retention(void **state)
     usleep(500 * 1000);
     fprintf(stderr,
             "pipeline worker: retention (2 days): 2 old results deleted after %.1fs, %lld "
-            "left; stopped in %.3fs; with its reply lost, a stop came back after %.3fs\n",
+            "left; stopped in %.3fs; with MongoDB's replies lost, a stop came back after %.3fs\n",
             deleted_at, left, stopped_in, left_in);
     assert_int_equal(left, 1);
     bson_t q = BSON_INITIALIZER;
