@@ -522,17 +522,18 @@ static void test_send_into_cut(void **state)
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     struct rp_amqp_pub_stats st;
     rp_amqp_publisher_stats(pub, &st);
-    printf("    amqp: %d x 64 KiB (16 MiB) published into a frozen connection (heartbeat 1 s): "
-           "the calls came back after %.1fs, %zu unconfirmed\n",
-           N, s, st.pending);
+    fprintf(stderr,
+            "amqp: %d x 64 KiB (16 MiB) published into a frozen connection (heartbeat 1 s): "
+            "the calls came back after %.1fs, %zu unconfirmed\n",
+            N, s, st.pending);
     assert_true(s < 15.0);
     assert_int_equal(st.pending, N);
 
     tcp_relay_freeze(r, 0);
     flush_or_fail(pub, 30000);
     rp_amqp_publisher_stats(pub, &st);
-    printf("    amqp: network back: %zu confirmed, %llu reconnect(s), %llu resent\n", t.confirmed,
-           (unsigned long long)st.reconnects, (unsigned long long)st.resent);
+    fprintf(stderr, "amqp: network back: %zu confirmed, %llu reconnect(s), %llu resent\n",
+            t.confirmed, (unsigned long long)st.reconnects, (unsigned long long)st.resent);
     assert_int_equal(t.confirmed, N + 1);
     assert_true(st.reconnects >= 1);
     free(body);
