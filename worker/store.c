@@ -34,6 +34,7 @@
 #define RETENTION_REPLY_MS  (15 * 60000L)  /* the retention delete: FerretDB scans the collection */
 #define FLUSH_MS            5000           /* one wait for the events' confirms */
 #define MAX_PERM_TRIES      10             /* a permanent failure is retried this often */
+#define REPEAT_WARN_MS      30000          /* a failure that goes on is logged again this often */
 #define RESULTS             "results"
 
 /* The final write: finish_runs() (migration 0006) locks the runs in id order (as every batch
@@ -62,7 +63,10 @@ struct store {
     PGresult *transitions; /* created by the batch's final write: to publish */
     struct wrk_item **v;   /* the batch */
     size_t n, cap, hint;
-    char last_err[512];
+    char last_err[512];       /* the failing step's last error, "" while steps succeed */
+    long long fail_since_ms;  /* when the step started failing */
+    long long last_warn_ms;   /* when its failure was last logged */
+    unsigned long fail_tries; /* attempts since then */
 };
 
 /* ---- MongoDB: connection, indexes, retention ---------------------------------------------- */
@@ -708,9 +712,11 @@ static int step(struct store *st, step_fn fn, const char *what)
         wrk_beat(st->s, WRK_WRITER, what, 0);
         struct rp_error e = {0};
         int rc = fn(st, &e);
+        long long now = wrk_now_ms();
         if (rc == RP_OK) {
             if (st->last_err[0])
-                rp_info("%s: working again", what);
+                rp_info("%s: working again after %.1f s (%lu attempts)", what,
+                        (double)(now - st->fail_since_ms) / 1000, st->fail_tries + 1);
             st->last_err[0] = '\0';
             return 1;
         }
@@ -718,8 +724,22 @@ static int step(struct store *st, step_fn fn, const char *what)
             rp_err("%s: %s; given up for %zu runs", what, e.msg, st->n);
             return 1;
         }
-        if (strcmp(st->last_err, e.msg) != 0)
+        /* a new error is logged at once, one that goes on every REPEAT_WARN_MS: a writer
+         * retrying for minutes says so, where a stuck call would be told by the stall check */
+        if (!st->last_err[0]) {
+            st->fail_since_ms = now;
+            st->fail_tries = 0;
+        }
+        st->fail_tries++;
+        if (strcmp(st->last_err, e.msg) != 0) {
             rp_warn("%s: %s; retrying (%zu runs waiting)", what, e.msg, st->n);
+            st->last_warn_ms = now;
+        } else if (now - st->last_warn_ms >= REPEAT_WARN_MS) {
+            rp_warn("%s: still failing after %.0f s (%lu attempts): %s; retrying (%zu runs "
+                    "waiting)",
+                    what, (double)(now - st->fail_since_ms) / 1000, st->fail_tries, e.msg, st->n);
+            st->last_warn_ms = now;
+        }
         snprintf(st->last_err, sizeof(st->last_err), "%s", e.msg);
         if (st->pub)
             (void)rp_amqp_publisher_poll(st->pub, 0, NULL);

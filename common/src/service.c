@@ -1,10 +1,11 @@
 /* The long-running service skeleton (see service.h for the life cycle): merged settings table,
- * flags, start-up of logging, signals, metrics and the health endpoint, the readiness loop and
- * the bounded drain. The dependency checks themselves (real connections) are in
- * service_deps.c. */
+ * flags, start-up of logging, signals, metrics and the health endpoint, the readiness loop, the
+ * liveness watch (a thread of its own) and the bounded drain. The dependency checks themselves
+ * (real connections) are in service_deps.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #define MAX_CHECKS     8
 #define N_COMMON       5
 #define DRAIN_GRACE_MS 2000 /* past the drain timeout, the watchdog exits the process */
+#define LIVE_EVERY_MS  1000 /* the liveness check's period */
+#define LIVE_NAP_MS    50   /* its thread notices the drain this fast */
 
 struct check {
     const char *name;
@@ -55,6 +58,9 @@ struct rp_service {
     int stalled;
     long live_exit_ms;    /* exit when still stalled this long after it was first seen */
     double stalled_since; /* now_s() when the check started failing */
+    pthread_t live_thread;
+    int live_started;
+    atomic_int live_stop;
 };
 
 static double now_s(void)
@@ -300,13 +306,57 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+/* The liveness check has a thread of its own: the readiness checks do I/O on the main thread,
+ * and the dependency that holds a stuck thread can hold them too (a PostgreSQL that stops
+ * answering holds the writer's statement and the check's SELECT 1 alike). A stall must be
+ * seen, and acted on, even then. Ends when the drain starts. */
+static void *live_main(void *arg)
+{
+    struct rp_service *svc = arg;
+    while (!atomic_load(&svc->live_stop) && !rp_signals_draining()) {
+        check_live(svc);
+        for (int i = 0; i < LIVE_EVERY_MS / LIVE_NAP_MS; i++) {
+            if (atomic_load(&svc->live_stop) || rp_signals_draining())
+                break;
+            struct timespec ts = {0, LIVE_NAP_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+static void start_live(struct rp_service *svc)
+{
+    if (!svc->live)
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the other threads */
+    svc->live_started = pthread_create(&svc->live_thread, NULL, live_main, svc) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!svc->live_started) /* cannot happen in practice; then the main loop checks */
+        rp_warn("cannot start the liveness thread; liveness is checked between readiness checks");
+}
+
+static void stop_live(struct rp_service *svc)
+{
+    if (!svc->live_started)
+        return;
+    atomic_store(&svc->live_stop, 1);
+    pthread_join(svc->live_thread, NULL);
+    svc->live_started = 0;
+}
+
 int rp_service_run(struct rp_service *svc)
 {
+    start_live(svc);
     while (!rp_signals_draining()) {
         run_checks(svc);
-        check_live(svc);
+        if (svc->live && !svc->live_started)
+            check_live(svc);
         (void)rp_signals_wait(svc->check_ms);
     }
+    stop_live(svc);
     rp_health_set_draining(svc->health);
     rp_series_set(svc->ready_gauge, 0);
     int sig = rp_signals_drain_signal();
@@ -342,6 +392,7 @@ void rp_service_close(struct rp_service *svc)
 {
     if (!svc)
         return;
+    stop_live(svc);
     rp_health_stop(svc->health);
     rp_signals_uninstall();
     for (size_t i = 0; i < svc->nchecks; i++)

@@ -15,6 +15,8 @@
  *  (f) a writer stuck in a call (a relay swallows MongoDB's replies; a 2 s stall limit):
  *      /healthz says which thread is stuck in what, the worker then exits with code 1, and
  *      the next worker finishes the run.
+ *  (h) the same with PostgreSQL's replies swallowed: the exec thread is stuck, and so is the
+ *      readiness check's SELECT 1 on the main thread; the stall is seen all the same.
  *  (g) the retention delete, on its thread: deletes what is past the retention, keeps the
  *      rest, and does not hold up a stop while its reply is lost.
  * Everything it creates has unique names (it can run twice against the same servers). */
@@ -140,6 +142,7 @@ struct wopts {
     const char *crash_marker;
     const char *prefetch;
     const char *mongo_url; /* NULL: the test set-up's */
+    const char *pg_url;    /* NULL: the test set-up's */
     const char *stall;     /* RAMPART_WORKER_STALL_TIMEOUT; NULL: the default */
 };
 
@@ -158,7 +161,7 @@ static pid_t start_worker(const struct wopts *o)
         char inst[32], limit[16];
         snprintf(inst, sizeof(inst), "w%d", i);
         snprintf(limit, sizeof(limit), "%ld", o->delivery_limit ? o->delivery_limit : 5);
-        setenv("RAMPART_PG_URL", pg_url, 1);
+        setenv("RAMPART_PG_URL", o->pg_url ? o->pg_url : pg_url, 1);
         setenv("RAMPART_AMQP_URLS", amqp_url, 1);
         setenv("RAMPART_MONGO_URL", o->mongo_url ? o->mongo_url : mongo_url, 1);
         if (o->stall)
@@ -1088,20 +1091,58 @@ static char *url_via(const char *url, unsigned short port)
     return rp_xasprintf("%.*s127.0.0.1:%u%s", (int)(h - url), url, port, h + hl);
 }
 
-/* The writer's call does not come back (here: MongoDB's replies are swallowed by a relay, and
- * the stall limit, 2 s, is far below the writer's 30 s reply bound). /healthz says which thread
- * is stuck in what; one stall limit later the worker exits with code 1, so that its job goes
- * back to the broker, and the next worker finishes the run. */
-static void test_lost_reply(void **state)
+/* Where pg_url's port=N starts, and its length. */
+static const char *pg_port(size_t *len)
 {
-    (void)state;
+    const char *p = strstr(pg_url, "port=");
+    assert_non_null(p);
+    p += 5;
+    *len = strspn(p, "0123456789");
+    return p;
+}
+
+/* pg_url's server as a URL, for the relay. New string. */
+static char *pg_target(void)
+{
+    size_t n;
+    const char *p = pg_port(&n);
+    return rp_xasprintf("postgresql://127.0.0.1:%.*s/", (int)n, p);
+}
+
+/* pg_url (a conninfo) with its port replaced by `port`. New string. */
+static char *pg_via(unsigned short port)
+{
+    size_t n;
+    const char *p = pg_port(&n);
+    return rp_xasprintf("%.*s%u%s", (int)(p - pg_url), pg_url, port, p + n);
+}
+
+/* A call of the worker does not come back: a relay between the worker and one server (MongoDB,
+ * or PostgreSQL when `pg_side`) swallows the server's replies from the second run on, while
+ * the connections stay up; the stall limit is 2 s. /healthz says which thread is stuck in
+ * what; one stall limit later the worker exits with code 1, so that its job goes back to the
+ * broker, and the next worker finishes the run. */
+static void stuck_call(const char *suffix, int pg_side, const char *thread, const char *doing)
+{
     char loc[48];
-    snprintf(loc, sizeof(loc), "%s-f", tag);
+    snprintf(loc, sizeof(loc), "%s-%s", tag, suffix);
     declare_location(loc, 5);
-    struct tcp_relay *relay = tcp_relay_start(mongo_url);
-    assert_non_null(relay);
-    char *via = url_via(mongo_url, tcp_relay_port(relay));
-    struct wopts o = {.location = loc, .mongo_url = via, .stall = "2s"};
+    char *via = NULL;
+    struct tcp_relay *relay = NULL;
+    struct wopts o = {.location = loc, .stall = "2s"};
+    if (pg_side) {
+        char *target = pg_target();
+        relay = tcp_relay_start(target);
+        free(target);
+        assert_non_null(relay);
+        via = pg_via(tcp_relay_port(relay));
+        o.pg_url = via;
+    } else {
+        relay = tcp_relay_start(mongo_url);
+        assert_non_null(relay);
+        via = url_via(mongo_url, tcp_relay_port(relay));
+        o.mongo_url = via;
+    }
     pid_t w = start_worker(&o);
     int wi = n_procs - 1;
     struct run first, lost;
@@ -1116,7 +1157,7 @@ static void test_lost_reply(void **state)
     assert_int_equal(http_get(wi, "/healthz", &b), 200);
     rp_buf_cleanup(&b);
 
-    tcp_relay_swallow(relay, 1); /* from now on MongoDB's replies are lost */
+    tcp_relay_swallow(relay, 1); /* from now on the server's replies are lost */
     t0 = now_s();
     publish(&lost, 1, 1, loc);
     double stalled_at = -1, live_gauge = -1;
@@ -1141,8 +1182,12 @@ static void test_lost_reply(void **state)
     double exited_at = now_s() - t0;
     if (got == w)
         forget_proc(w);
+    else
+        kill(w, SIGKILL); /* the teardown reaps it */
     int code = got == w && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    int logged = log_has(wi, "stalled: the writer thread");
+    char stalled_line[96];
+    snprintf(stalled_line, sizeof(stalled_line), "stalled: the %s", thread);
+    int logged = log_has(wi, stalled_line);
     int fatal = log_has(wi, "still stalled 2 s later");
 
     tcp_relay_swallow(relay, 0);
@@ -1154,14 +1199,15 @@ static void test_lost_reply(void **state)
     const char *pl[] = {lost.id};
     long attempts = qlong("SELECT attempts FROM runs WHERE id = $1", 1, pl);
     fprintf(stderr,
-            "pipeline worker: stuck writer: /healthz 503 after %.1fs (rampart_live %.0f): %s; "
+            "pipeline worker: %s replies lost: /healthz 503 after %.1fs (rampart_live %.0f): %s; "
             "exited with %d after %.1fs (logged stalled=%d fatal=%d); the run stored by the next "
             "worker after %.1fs, attempts %ld\n",
-            stalled_at, live_gauge, reason, code, exited_at, logged, fatal, stored_at, attempts);
+            pg_side ? "PostgreSQL" : "MongoDB", stalled_at, live_gauge, reason, code, exited_at,
+            logged, fatal, stored_at, attempts);
     assert_true(stalled_at > 0 && stalled_at < 20);
     assert_non_null(strstr(reason, "\"status\":\"stalled\""));
-    assert_non_null(strstr(reason, "writer thread"));
-    assert_non_null(strstr(reason, "storing results in MongoDB"));
+    assert_non_null(strstr(reason, thread));
+    assert_non_null(strstr(reason, doing));
     assert_true(live_gauge == 0);
     assert_int_equal(code, 1);
     assert_true(exited_at < 30); /* before the writer's own 30 s reply bound */
@@ -1173,6 +1219,24 @@ static void test_lost_reply(void **state)
     tcp_relay_stop(relay);
     free(via);
     delete_location(loc);
+}
+
+/* (f) MongoDB's replies lost: the writer's insert does not come back (the stall limit, 2 s,
+ * is far below the writer's 30 s reply bound). */
+static void test_lost_reply(void **state)
+{
+    (void)state;
+    stuck_call("f", 0, "writer thread", "storing results in MongoDB");
+}
+
+/* (h) PostgreSQL's replies lost: the exec thread's UPDATE does not come back, and neither does
+ * the readiness check's SELECT 1 on the main thread (libpq has no bound for a reply on a
+ * connection that stays up). The liveness check has a thread of its own, so the stall is
+ * seen and acted on all the same; behind the readiness check it never was. */
+static void test_lost_pg_reply(void **state)
+{
+    (void)state;
+    stuck_call("h", 1, "exec thread", "recording the start of runs in PostgreSQL");
 }
 
 /* ---- set-up --------------------------------------------------------------------------------- */
@@ -1365,6 +1429,7 @@ int main(void)
         cmocka_unit_test_teardown(test_redelivered_batch, teardown),
         cmocka_unit_test_teardown(test_suspect_overdue, teardown),
         cmocka_unit_test_teardown(test_lost_reply, teardown),
+        cmocka_unit_test_teardown(test_lost_pg_reply, teardown),
         cmocka_unit_test(test_retention),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);

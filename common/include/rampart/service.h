@@ -121,13 +121,14 @@ void rp_service_set_http_app(struct rp_service *svc, const struct rp_http_app *a
  * stuck. It must not block (it reads state the service's threads keep). */
 typedef int (*rp_live_fn)(void *ud, struct rp_error *err);
 
-/* Set the liveness check (default: none, always live). It runs after every round of readiness
- * checks; while it fails, /healthz answers 503 {"status":"stalled","reason":...} so that a
- * supervisor restarts the process, rampart_live is 0, and each change is logged (an error when
- * it starts failing). If it still fails `exit_after_ms` later (> 0), the process exits with
- * code 1 (logged as fatal): a stuck thread cannot drain, and its connections closing return its
- * unacknowledged work to the broker even where nothing acts on /healthz (docker-compose
- * restarts a container that exits). `ud` must outlive the service. */
+/* Set the liveness check (default: none, always live). It runs every second on a thread of
+ * its own, never behind a readiness check that waits on a dependency; while it fails, /healthz
+ * answers 503 {"status":"stalled","reason":...} so that a supervisor restarts the process,
+ * rampart_live is 0, and each change is logged (an error when it starts failing). If it still
+ * fails `exit_after_ms` later (> 0), the process exits with code 1 (logged as fatal): a stuck
+ * thread cannot drain, and its connections closing return its unacknowledged work to the
+ * broker even where nothing acts on /healthz (docker-compose restarts a container that
+ * exits). `ud` must outlive the service. */
 void rp_service_set_liveness(struct rp_service *svc, rp_live_fn fn, void *ud, long exit_after_ms);
 
 /* Set the drain callback (default: none, the drain ends at once). */
