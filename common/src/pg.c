@@ -2,6 +2,8 @@
  * retrying transaction helper. The reconnect state machine is described in rampart/pg.h:
  * run() is the one place that sends statements, notices a lost connection, drops it and (for
  * idempotent statements outside a transaction) reconnects and re-sends. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,10 +350,69 @@ int rp_pg_exec_script(struct rp_pg *pg, const char *sql, struct rp_error *err)
     return run(pg, sql, 0, NULL, RUN_SCRIPT, NULL, err);
 }
 
-int rp_pg_ping(struct rp_pg *pg, struct rp_error *err)
+/* Wait until the reply on `conn` is whole, or `deadline` (now_ms()) passes. 1: the reply is
+ * in; 0: the deadline passed; -1: the connection failed. */
+static int wait_reply(PGconn *conn, long deadline)
 {
-    int rc = run(pg, "SELECT 1", 0, NULL, RUN_IDEMPOTENT, NULL, err);
-    return rc == RP_OK || rc == RP_EAGAIN ? rc : RP_EAGAIN;
+    while (PQisBusy(conn)) {
+        long left = deadline - now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+        int n = poll(&p, 1, (int)left);
+        if (n < 0 && errno != EINTR)
+            return -1;
+        if (n > 0 && !PQconsumeInput(conn))
+            return -1;
+    }
+    return 1;
+}
+
+/* One SELECT 1 on the current connection, its reply waited for until `deadline`. RP_OK;
+ * RP_ETIMEDOUT (no reply: the connection is dropped, as it cannot be used again before the
+ * reply comes); RP_EAGAIN (the connection failed, dropped). */
+static int ping_once(struct rp_pg *pg, long deadline, long reply_ms, struct rp_error *err)
+{
+    int w = PQsendQuery(pg->conn, "SELECT 1") ? wait_reply(pg->conn, deadline) : -1;
+    int rc = RP_OK;
+    if (w == 0) {
+        rc = rp_error_set(err, RP_ETIMEDOUT,
+                          "pg: no reply to SELECT 1 from %s within %ld ms; connection dropped",
+                          pg->target, reply_ms);
+    } else {
+        PGresult *res;
+        while ((res = PQgetResult(pg->conn)) != NULL) { /* the result, then NULL */
+            if (rc == RP_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+                rc = result_error(err, RP_EAGAIN, res, pg->conn, "SELECT 1");
+            PQclear(res);
+        }
+        if (w < 0 && rc == RP_OK)
+            rc = result_error(err, RP_EAGAIN, NULL, pg->conn, "SELECT 1");
+    }
+    if (rc != RP_OK) {
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+    }
+    return rc;
+}
+
+int rp_pg_ping(struct rp_pg *pg, long reply_ms, struct rp_error *err)
+{
+    long deadline = now_ms() + reply_ms;
+    int rc = RP_EAGAIN;
+    for (int attempt = 0; attempt < 2; attempt++) { /* a lost connection: once more, anew */
+        if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
+            rc = reconnect(pg, err);
+            if (rc != RP_OK)
+                return RP_EAGAIN;
+        }
+        rc = ping_once(pg, deadline, reply_ms, err);
+        if (rc != RP_EAGAIN)
+            break;
+    }
+    if (rc == RP_ETIMEDOUT && err)
+        rp_warn("%s", err->msg);
+    return rc == RP_OK ? RP_OK : RP_EAGAIN;
 }
 
 /* Leave a failed transaction. If even ROLLBACK fails, drop the connection: the next call

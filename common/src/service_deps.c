@@ -12,7 +12,7 @@
 #include "rampart/service.h"
 
 #define CHECK_BOUND_MS 2000
-#define CHECK_REPLY_MS 5000 /* a check's reply from MongoDB (ping): the round must go on */
+#define CHECK_REPLY_MS 5000 /* a check's reply (ping, SELECT 1): the round must go on */
 
 struct pg_dep {
     char **conninfo;
@@ -42,7 +42,7 @@ static int check_pg(void *ud, struct rp_error *err)
         rp_info("schema migrations: %d applied now, schema version %d", applied, version);
         d->migrated = 1;
     }
-    return rp_pg_ping(d->pg, err);
+    return rp_pg_ping(d->pg, CHECK_REPLY_MS, err);
 }
 
 static void free_pg(void *ud)

@@ -3,8 +3,9 @@
  * rides out a server restart and a terminated backend without a process restart; the
  * transaction helper re-runs a transaction after a serialization failure and a lost
  * connection; migrations run from four processes at once apply each file exactly once and
- * refuse edited files; SQLSTATEs map to RP_EEXIST / RP_EINVAL. Works in a scratch database
- * that is dropped at the end. */
+ * refuse edited files; SQLSTATEs map to RP_EEXIST / RP_EINVAL; a ping whose reply is lost on
+ * a connection that stays up (a relay swallows the server's replies) gives up after its bound.
+ * Works in a scratch database that is dropped at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include "rampart/log.h"
 #include "rampart/mem.h"
 #include "rampart/pg.h"
+#include "tcp_relay.h"
 
 #define NCHILDREN 4
 
@@ -185,7 +187,7 @@ static void test_multi_host(void **state)
     struct rp_pg *c = NULL;
     struct rp_error err = {0};
     assert_int_equal(rp_pg_open(ci, &c, &err), RP_OK);
-    assert_int_equal(rp_pg_ping(c, &err), RP_OK);
+    assert_int_equal(rp_pg_ping(c, 5000, &err), RP_OK);
     assert_string_equal(PQport(rp_pg_conn(c)), port ? port : "5432");
     rp_pg_close(c);
     PQconninfoFree(opts);
@@ -299,7 +301,7 @@ static void test_terminated_backend(void **state)
     printf("pg: terminated backend: non-idempotent insert -> %s\n", err.msg);
     assert_int_equal(rp_pg_exec(pg, "INSERT INTO events VALUES ($1)", 1, p, NULL, &err), RP_OK);
     assert_int_equal(query_long(pg, "SELECT count(*) FROM events"), 1);
-    assert_int_equal(rp_pg_ping(pg, &err), RP_OK);
+    assert_int_equal(rp_pg_ping(pg, 5000, &err), RP_OK);
     rp_pg_close(killer);
 }
 
@@ -478,7 +480,51 @@ static void test_server_restart(void **state)
            queries, now_ms() - start, longest);
     assert_true(rp_pg_reconnects(pg) >= before + 2);
     struct rp_error err = {0};
-    assert_int_equal(rp_pg_ping(admin, &err), RP_OK); /* the admin connection recovers too */
+    assert_int_equal(rp_pg_ping(admin, 5000, &err), RP_OK); /* the admin connection recovers too */
+}
+
+/* The readiness check's SELECT 1 through a relay that swallows the server's replies while the
+ * connection stays up: keepalives and tcp_user_timeout see a healthy connection, so only the
+ * ping's own bound ends the wait. It drops the connection; once replies flow again the next
+ * ping works on a new one. */
+static void test_ping_reply_lost(void **state)
+{
+    (void)state;
+    const char *port = NULL;
+    PQconninfoOption *opts = PQconninfoParse(scratch_conninfo, NULL);
+    assert_non_null(opts);
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "port") == 0 && o->val)
+            port = o->val;
+    char *target = rp_xasprintf("postgresql://127.0.0.1:%s/", port ? port : "5432");
+    PQconninfoFree(opts);
+    struct tcp_relay *relay = tcp_relay_start(target);
+    free(target);
+    assert_non_null(relay);
+    char rport[16];
+    snprintf(rport, sizeof(rport), "%u", tcp_relay_port(relay));
+    char *ci = conninfo_with(scratch_conninfo, "host", "127.0.0.1", "port", rport);
+    struct rp_pg *c = NULL;
+    struct rp_error err = {0};
+    assert_int_equal(rp_pg_open(ci, &c, &err), RP_OK);
+    assert_int_equal(rp_pg_ping(c, 1000, &err), RP_OK);
+    tcp_relay_swallow(relay, 1);
+    long t0 = now_ms();
+    int rc = rp_pg_ping(c, 1000, &err);
+    long took = now_ms() - t0;
+    printf("pg: ping with the replies lost: %s after %ld ms: %s\n", rp_strerror(rc), took, err.msg);
+    assert_int_equal(rc, RP_EAGAIN);
+    assert_non_null(strstr(err.msg, "no reply to SELECT 1"));
+    assert_true(took >= 1000 && took < 3000);
+    tcp_relay_swallow(relay, 0);
+    t0 = now_ms();
+    assert_int_equal(rp_pg_ping(c, 1000, &err), RP_OK);
+    printf("pg: replies flowing again: the next ping worked after %ld ms (reconnects %lu)\n",
+           now_ms() - t0, rp_pg_reconnects(c));
+    assert_int_equal(rp_pg_reconnects(c), 1);
+    rp_pg_close(c);
+    free(ci);
+    tcp_relay_stop(relay);
 }
 
 int main(void)
@@ -491,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_terminated_backend),
         cmocka_unit_test(test_migrations_concurrent),
         cmocka_unit_test(test_server_restart),
+        cmocka_unit_test(test_ping_reply_lost),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -76,8 +76,11 @@ int rp_pg_exec_idempotent(struct rp_pg *pg, const char *sql, int nparams, const 
  * Never pass anything built from outside input. Not re-sent after a reconnect. */
 int rp_pg_exec_script(struct rp_pg *pg, const char *sql, struct rp_error *err) RP_MUST_CHECK;
 
-/* `SELECT 1`, reconnecting if needed. RP_OK or RP_EAGAIN. */
-int rp_pg_ping(struct rp_pg *pg, struct rp_error *err) RP_MUST_CHECK;
+/* `SELECT 1`, reconnecting if needed, its reply waited for `reply_ms` at most: a reply lost
+ * on a connection that stays up (a server that stopped answering, a proxy that lost the
+ * session) has no other bound. Past it the connection is dropped (the next call makes a new
+ * one). RP_OK or RP_EAGAIN. */
+int rp_pg_ping(struct rp_pg *pg, long reply_ms, struct rp_error *err) RP_MUST_CHECK;
 
 /* Body of a transaction: run statements on `pg` with rp_pg_exec and return RP_OK to commit or
  * an RP_E* code to roll back. */

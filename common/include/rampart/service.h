@@ -102,7 +102,8 @@ void rp_service_add_check_owned(struct rp_service *svc, const char *name, rp_che
  * connection of its own for the checks, and closes it in rp_service_close.
  *  - postgres: connects (multi-host conninfo), applies the schema migrations from
  *    `*migrations_dir` once (NULL: none; safe with many processes starting together), then
- *    `SELECT 1` on every round; ready only once migrations are applied.
+ *    `SELECT 1` on every round (its reply waited for 5 s at most); ready only once migrations
+ *    are applied.
  *  - mongodb: a pool with a 2 s server-selection bound, `ping` every round.
  *  - rabbitmq: opens an AMQP connection (any URL of the list), declares the shared topology
  *    of DESIGN.md once (exchanges, event queues; job queues per location come with the
