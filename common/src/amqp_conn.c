@@ -3,6 +3,8 @@
  * (one connection + channel 1) whose DOWN/UP state machine is described in rampart/amqp.h.
  * The publisher, consumer and admin session are built on a link. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +319,98 @@ static void bound_sends(int fd, int heartbeat_s)
         rp_debug("amqp: TCP_USER_TIMEOUT not set: %s", strerror(errno));
 }
 
+/* ---- the send guard ------------------------------------------------------------------------
+ * TCP_USER_TIMEOUT ends a send only while the peer acknowledges nothing. A peer whose window
+ * opens now and then (a broker that reads a little, or whose connection process no longer
+ * reads) holds a rabbitmq-c send for as long as it likes: measured, a worker's writer waited 50 s
+ * in amqp_basic_publish -> poll(-1) after a network cut under load, until the stall check
+ * exited the process. So calls are guarded: each guarded link is on a list with its socket and
+ * deadline, and one thread per process shuts down the socket of a call past its deadline. The
+ * call then fails at once, and the owner drops the link and reconnects. The socket is closed
+ * only by its owner's thread, never while its call is guarded, so shutdown() never hits a
+ * reused descriptor. */
+#define GUARD_TICK_MS 100
+
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rp_amqp_link *guarded; /* the links inside a guarded call */
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static int guard_running;
+
+static void *guard_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        rp_amqp_sleep_ms(GUARD_TICK_MS);
+        long long now = rp_amqp_now_ms();
+        pthread_mutex_lock(&guard_mu);
+        for (struct rp_amqp_link *l = guarded; l; l = l->guard_next)
+            if (!l->guard_fired && now >= l->guard_deadline_ms) {
+                l->guard_fired = 1;
+                shutdown(l->guard_fd, SHUT_RDWR);
+            }
+        pthread_mutex_unlock(&guard_mu);
+    }
+    return NULL;
+}
+
+static void guard_start(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the other threads */
+    pthread_t t;
+    if (pthread_create(&t, NULL, guard_main, NULL) == 0) {
+        pthread_detach(t);
+        guard_running = 1;
+    } else {
+        rp_warn("amqp: cannot start the send guard's thread; sends rely on TCP_USER_TIMEOUT");
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+long rp_amqp_link_send_bound_ms(const struct rp_amqp_link *l)
+{
+    return (long)l->opts.heartbeat_s * 3000L;
+}
+
+void rp_amqp_link_guard(struct rp_amqp_link *l, long ms)
+{
+    if (!l->conn)
+        return;
+    pthread_once(&guard_once, guard_start);
+    int fd = amqp_socket_get_sockfd(amqp_get_socket(l->conn));
+    if (!guard_running || fd < 0)
+        return;
+    pthread_mutex_lock(&guard_mu);
+    l->guard_fd = fd;
+    l->guard_deadline_ms = rp_amqp_now_ms() + ms;
+    l->guard_fired = 0;
+    l->guard_on = 1;
+    l->guard_prev = NULL;
+    l->guard_next = guarded;
+    if (guarded)
+        guarded->guard_prev = l;
+    guarded = l;
+    pthread_mutex_unlock(&guard_mu);
+}
+
+int rp_amqp_link_unguard(struct rp_amqp_link *l)
+{
+    if (!l->guard_on)
+        return 0;
+    pthread_mutex_lock(&guard_mu);
+    if (l->guard_prev)
+        l->guard_prev->guard_next = l->guard_next;
+    else
+        guarded = l->guard_next;
+    if (l->guard_next)
+        l->guard_next->guard_prev = l->guard_prev;
+    l->guard_on = 0;
+    int fired = l->guard_fired;
+    pthread_mutex_unlock(&guard_mu);
+    return fired;
+}
+
 static int try_url(struct rp_amqp_link *l, size_t i, struct rp_error *err)
 {
     const struct rp_amqp_url *u = &l->urls[i];
@@ -336,7 +430,8 @@ static int try_url(struct rp_amqp_link *l, size_t i, struct rp_error *err)
         rc = rp_error_set(err, RP_EAGAIN, "connect to %s: %s", u->redacted, amqp_error_string2(st));
         goto out;
     }
-    bound_sends(amqp_socket_get_sockfd(sock), l->opts.heartbeat_s);
+    if (!l->opts.no_kernel_send_bound)
+        bound_sends(amqp_socket_get_sockfd(sock), l->opts.heartbeat_s);
     amqp_rpc_reply_t r = amqp_login(conn, u->vhost, 0, 131072, l->opts.heartbeat_s,
                                     AMQP_SASL_METHOD_PLAIN, u->user, u->password);
     rc = map_reply(conn, r, "login", u->redacted, &gone, err);

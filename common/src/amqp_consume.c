@@ -273,7 +273,15 @@ int rp_amqp_consumer_next(struct rp_amqp_consumer *c, long timeout_ms,
         struct timeval tv = {(long)(left / 1000), (long)(left % 1000) * 1000};
         amqp_envelope_t env;
         amqp_maybe_release_buffers(c->link.conn);
+        /* it may send a heartbeat: guarded like an ack, on top of the wait */
+        rp_amqp_link_guard(&c->link, (long)left + rp_amqp_link_send_bound_ms(&c->link));
         amqp_rpc_reply_t r = amqp_consume_message(c->link.conn, &env, &tv, 0);
+        if (rp_amqp_link_unguard(&c->link)) {
+            if (r.reply_type == AMQP_RESPONSE_NORMAL) /* unacked: the broker delivers it again */
+                amqp_destroy_envelope(&env);
+            rp_amqp_link_drop(&c->link, RP_AMQP_GUARD_FIRED);
+            return rp_error_set(err, RP_EAGAIN, "%s: %s", c->link.opts.name, RP_AMQP_GUARD_FIRED);
+        }
         if (r.reply_type == AMQP_RESPONSE_NORMAL) {
             *out = make_delivery(c, &env);
             amqp_destroy_envelope(&env);
@@ -302,12 +310,15 @@ static int settle(struct rp_amqp_consumer *c, const struct rp_amqp_delivery *d, 
                             "delivery %" PRIu64 " came on an earlier connection; the broker "
                             "will deliver it again",
                             d->tag);
+    rp_amqp_link_guard(&c->link, rp_amqp_link_send_bound_ms(&c->link));
     int st = ack ? amqp_basic_ack(c->link.conn, 1, d->tag, 0)
                  : amqp_basic_reject(c->link.conn, 1, d->tag, requeue);
-    if (st != AMQP_STATUS_OK) {
-        rp_amqp_link_drop(&c->link, amqp_error_string2(st));
+    int fired = rp_amqp_link_unguard(&c->link);
+    if (fired || st != AMQP_STATUS_OK) {
+        const char *why = fired ? RP_AMQP_GUARD_FIRED : amqp_error_string2(st);
+        rp_amqp_link_drop(&c->link, why);
         return rp_error_set(err, RP_EAGAIN, "%s of delivery %" PRIu64 ": %s",
-                            ack ? "ack" : "reject", d->tag, amqp_error_string2(st));
+                            ack ? "ack" : "reject", d->tag, why);
     }
     return RP_OK;
 }

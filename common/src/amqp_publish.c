@@ -90,9 +90,14 @@ static void send_unsent(struct rp_amqp_publisher *pub)
 {
     struct rp_amqp_msg *m;
     while (pub->link.conn && (m = rp_amqp_pending_next_unsent(&pub->pend))) {
+        rp_amqp_link_guard(&pub->link, rp_amqp_link_send_bound_ms(&pub->link));
         int st =
             amqp_basic_publish(pub->link.conn, 1, bytes_of(m->exchange), bytes_of(m->routing_key),
                                m->mandatory, 0, &m->props, (amqp_bytes_t){m->len, m->body});
+        if (rp_amqp_link_unguard(&pub->link)) {
+            rp_amqp_link_drop(&pub->link, RP_AMQP_GUARD_FIRED);
+            return;
+        }
         if (st != AMQP_STATUS_OK) {
             rp_amqp_link_drop(&pub->link, amqp_error_string2(st));
             return;
@@ -217,7 +222,13 @@ static void read_frames(struct rp_amqp_publisher *pub, long wait_ms)
     struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
     for (;;) {
         amqp_frame_t f;
+        /* it may send a heartbeat: guarded like a publish, on top of the wait */
+        rp_amqp_link_guard(&pub->link, wait_ms + rp_amqp_link_send_bound_ms(&pub->link));
         int st = amqp_simple_wait_frame_noblock(pub->link.conn, &f, &tv);
+        if (rp_amqp_link_unguard(&pub->link)) {
+            rp_amqp_link_drop(&pub->link, RP_AMQP_GUARD_FIRED);
+            return;
+        }
         if (st == AMQP_STATUS_TIMEOUT)
             break;
         if (st != AMQP_STATUS_OK) {

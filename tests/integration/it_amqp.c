@@ -478,13 +478,15 @@ static void *frozen_watchdog(void *arg)
 }
 
 /* 5. A publisher whose network is cut while it sends: the broker stops reading (the relay
- * freezes), the socket's buffers fill up and a publish would wait in poll() until the kernel
- * gives up (about 15 minutes): rabbitmq-c sends without a deadline. The send bound
- * (TCP_USER_TIMEOUT, three heartbeats) drops the connection instead; once the network is back
- * every message is sent again and confirmed. */
-static void test_send_into_cut(void **state)
+ * freezes), the socket's buffers fill up and a publish would wait in poll() for as long as the
+ * broker reads nothing: rabbitmq-c sends without a deadline. Two bounds end it, each shown
+ * alone: the kernel's (TCP_USER_TIMEOUT, three heartbeats: it fires when the peer takes
+ * nothing at all) and the send guard's (three heartbeats per call, whatever the peer does: a
+ * broker whose window opens now and then holds a send past the kernel's bound). Once the
+ * network is back every message is sent again and confirmed. */
+static void send_into_cut(int kernel_bound)
 {
-    const char *q = qname("cut");
+    const char *q = qname(kernel_bound ? "cut-kernel" : "cut-guard");
     struct rp_amqp_admin *a = admin();
     struct rp_error err = {0};
     assert_int_equal(rp_amqp_declare_queue(a, q, NULL, &err), RP_OK);
@@ -496,6 +498,7 @@ static void test_send_into_cut(void **state)
     struct rp_amqp_opts o = {.heartbeat_s = 1,
                              .connect_timeout_ms = 1000,
                              .window = 512,
+                             .no_kernel_send_bound = !kernel_bound,
                              .name = "publisher behind a cut"};
     struct rp_amqp_publisher *pub = NULL;
     if (rp_amqp_publisher_new(via, &o, on_confirm, &t, &pub, &err) != RP_OK)
@@ -523,9 +526,9 @@ static void test_send_into_cut(void **state)
     struct rp_amqp_pub_stats st;
     rp_amqp_publisher_stats(pub, &st);
     fprintf(stderr,
-            "amqp: %d x 64 KiB (16 MiB) published into a frozen connection (heartbeat 1 s): "
-            "the calls came back after %.1fs, %zu unconfirmed\n",
-            N, s, st.pending);
+            "amqp: %d x 64 KiB (16 MiB) published into a frozen connection (heartbeat 1 s, "
+            "bound: %s): the calls came back after %.1fs, %zu unconfirmed\n",
+            N, kernel_bound ? "TCP_USER_TIMEOUT" : "the send guard alone", s, st.pending);
     assert_true(s < 15.0);
     assert_int_equal(st.pending, N);
 
@@ -541,6 +544,18 @@ static void test_send_into_cut(void **state)
     tcp_relay_stop(r);
     assert_int_equal(rp_amqp_delete_queue(a, q, &err), RP_OK);
     rp_amqp_admin_close(a);
+}
+
+static void test_send_into_cut(void **state)
+{
+    (void)state;
+    send_into_cut(1);
+}
+
+static void test_send_guard(void **state)
+{
+    (void)state;
+    send_into_cut(0);
 }
 
 /* 6. The topology declares twice; a mismatching redeclaration is a permanent error, and the
@@ -595,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_return_and_refusal),
         cmocka_unit_test(test_topology),
         cmocka_unit_test(test_send_into_cut),
+        cmocka_unit_test(test_send_guard),
         cmocka_unit_test(test_publish_through_broker_restart),
         cmocka_unit_test(test_consumer_through_broker_restart),
     };

@@ -34,14 +34,15 @@
 
 /* Connection settings; a zero field takes the default in brackets. NULL opts = all defaults. */
 struct rp_amqp_opts {
-    int heartbeat_s;         /* AMQP heartbeat [5]: a peer cut off the network is seen dead
-                              * after about this long, and its unacked deliveries requeued */
-    long connect_timeout_ms; /* TCP connect, handshake and each synchronous RPC [5000] */
-    long backoff_initial_ms; /* first reconnect delay [100] */
-    long backoff_max_ms;     /* cap of the reconnect delay [5000] */
-    size_t window;           /* publisher: most unconfirmed messages held [1024] */
-    long publish_timeout_ms; /* publisher: how long rp_amqp_publish waits for room [30000] */
-    const char *name;        /* for log lines, e.g. "scheduler jobs publisher" ["amqp"] */
+    int heartbeat_s;          /* AMQP heartbeat [5]: a peer cut off the network is seen dead
+                               * after about this long, and its unacked deliveries requeued */
+    long connect_timeout_ms;  /* TCP connect, handshake and each synchronous RPC [5000] */
+    long backoff_initial_ms;  /* first reconnect delay [100] */
+    long backoff_max_ms;      /* cap of the reconnect delay [5000] */
+    size_t window;            /* publisher: most unconfirmed messages held [1024] */
+    long publish_timeout_ms;  /* publisher: how long rp_amqp_publish waits for room [30000] */
+    const char *name;         /* for log lines, e.g. "scheduler jobs publisher" ["amqp"] */
+    int no_kernel_send_bound; /* tests: no TCP_USER_TIMEOUT, only the send guard bounds sends */
 };
 
 /* ---- publisher ------------------------------------------------------------------------ */
@@ -275,6 +276,10 @@ struct rp_amqp_link {
     uint64_t generation;   /* count of successful connects */
     int down_logged;       /* the current outage was logged */
     int quiet;             /* the owner reports failures itself: drops log at debug level */
+    /* the send guard (rp_amqp_link_guard), under the guard's lock */
+    struct rp_amqp_link *guard_prev, *guard_next;
+    int guard_fd, guard_on, guard_fired;
+    long long guard_deadline_ms;
 };
 int rp_amqp_link_init(struct rp_amqp_link *l, const char *urls, const struct rp_amqp_opts *opts,
                       struct rp_error *err) RP_MUST_CHECK;
@@ -284,6 +289,16 @@ int rp_amqp_link_connect(struct rp_amqp_link *l, struct rp_error *err) RP_MUST_C
 int rp_amqp_link_ensure(struct rp_amqp_link *l, long long deadline_ms,
                         struct rp_error *err) RP_MUST_CHECK;
 void rp_amqp_link_drop(struct rp_amqp_link *l, const char *why);
+/* Guard the rabbitmq-c call that follows on the link (UP) for `ms`: rabbitmq-c sends without a
+ * deadline, and a broker that reads little or nothing holds a send for as long as it likes.
+ * Past the deadline a process-wide thread shuts the socket down, so the call fails. Pair with
+ * rp_amqp_link_unguard right after the call, which returns 1 when the guard fired (the caller
+ * then drops the link, saying RP_AMQP_GUARD_FIRED). */
+#define RP_AMQP_GUARD_FIRED "the broker took nothing for three heartbeats: socket shut down"
+void rp_amqp_link_guard(struct rp_amqp_link *l, long ms);
+int rp_amqp_link_unguard(struct rp_amqp_link *l);
+/* Guard bound for one send on the link: three heartbeats. */
+long rp_amqp_link_send_bound_ms(const struct rp_amqp_link *l);
 void rp_amqp_link_cleanup(struct rp_amqp_link *l);
 /* Map a failed RPC reply; answers a server close (close-ok) and drops the link if the
  * connection or channel is gone. */
